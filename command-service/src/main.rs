@@ -1,0 +1,31 @@
+//! `command-service`: runs the command API and the relay until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use command_service::{Application, Config};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    platform::telemetry::init("command-service", env!("CARGO_PKG_VERSION"));
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = CancellationToken::new();
+    platform::shutdown::cancel_on_signal(shutdown.clone());
+    let result = match Application::build(config, shutdown).await {
+        Ok(app) => app.run_until_stopped().await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "command service failed");
+            ExitCode::FAILURE
+        }
+    }
+}

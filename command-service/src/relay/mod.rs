@@ -1,0 +1,200 @@
+//! The relay: publishes the outbox to Kafka, in position order, and marks each event published
+//! only after the broker acknowledged it.
+//!
+//! Exactly one relay is active across all replicas (a PostgreSQL advisory lock held on a
+//! dedicated connection); the others wait and take over when its connection dies. The active
+//! relay wakes on `NOTIFY` from any replica's commit and polls as a fallback, because a
+//! notification can be lost (a replica crashing between commit and notify, a dropped listener).
+//! Delivery is at least once: a crash between the broker's ack and the outbox delete republishes
+//! the batch, and consumers drop the duplicates by aggregate version.
+
+mod publish;
+mod topic;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::producer::FutureProducer;
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use publish::producer;
+pub use topic::ensure_topic;
+
+/// The PostgreSQL notification channel that says "the event log has new rows".
+pub const CHANNEL: &str = "event_log_appended";
+
+/// Key of the advisory lock that elects the active relay (any fixed number; this is "relay" in
+/// ASCII).
+const LEADER_LOCK: i64 = 0x72_65_6c_61_79;
+
+/// Relay tuning.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Most events read from the outbox and produced per round.
+    pub batch_size: i64,
+    /// Fallback poll when no notification arrives; also how often a standby tries to lead.
+    pub poll_interval: Duration,
+}
+
+/// Rung by a command after it committed; wakes the notifier, which tells every replica's relay.
+#[derive(Debug, Clone, Default)]
+pub struct CommitSignal(Arc<Notify>);
+
+impl CommitSignal {
+    /// Says that events were committed. Cheap; many rings before the notifier runs coalesce.
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Turns commit signals into `NOTIFY` on [`CHANNEL`], outside the commands' transactions.
+///
+/// A `NOTIFY` inside a transaction takes a database-wide lock at commit that serialises all
+/// notifying commits; issuing it here, once for any number of commits that happened meanwhile,
+/// keeps commits concurrent.
+pub async fn notify_commits(pool: PgPool, signal: CommitSignal, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = signal.0.notified() => {}
+        }
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await
+        {
+            // The relay's fallback poll picks the events up; nothing is lost.
+            tracing::warn!(%error, "could not notify the relay");
+        }
+    }
+}
+
+/// The relay task of one replica.
+pub struct Relay {
+    pool: PgPool,
+    producer: FutureProducer,
+    topic: String,
+    settings: RelaySettings,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("topic", &self.topic)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// A relay publishing `pool`'s outbox to `topic`.
+    pub fn new(
+        pool: PgPool,
+        producer: FutureProducer,
+        topic: String,
+        settings: RelaySettings,
+    ) -> Self {
+        Relay {
+            pool,
+            producer,
+            topic,
+            settings,
+        }
+    }
+
+    /// Runs until `shutdown`: waits to become the active relay, then publishes. Any failure
+    /// (database or broker) gives up leadership, waits and starts over; it never ends the task.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(200);
+        while !shutdown.is_cancelled() {
+            match self.lead(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "relay stopped publishing"
+                    );
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::info!("relay stopped");
+    }
+
+    /// Becomes the active relay and publishes until shutdown (`Ok`) or a failure (`Err`).
+    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let Some(mut lock) = self.acquire_leadership(shutdown).await? else {
+            return Ok(());
+        };
+        tracing::info!("this replica's relay is now the active publisher");
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .context("connect listener")?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .context("listen for appended events")?;
+        loop {
+            // Drain the backlog; a shutdown waits for the batch in flight, never interrupts it.
+            while publish::batch(
+                &self.pool,
+                &self.producer,
+                &self.topic,
+                self.settings.batch_size,
+            )
+            .await?
+                == self.settings.batch_size as usize
+            {}
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                notification = listener.recv() => { notification.context("wait for notifications")?; }
+                () = tokio::time::sleep(self.settings.poll_interval) => {
+                    // Leadership lives as long as this connection; make sure it still does.
+                    lock.ping().await.context("leader lock connection lost")?;
+                }
+            }
+        }
+    }
+
+    /// Waits until this replica holds the leader lock, on a connection of its own that is kept
+    /// for as long as it leads. `None` when shut down first.
+    async fn acquire_leadership(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<PgConnection>> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("connect for the leader lock")?
+            .detach();
+        let mut announced = false;
+        loop {
+            let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(LEADER_LOCK)
+                .fetch_one(&mut conn)
+                .await
+                .context("try the leader lock")?;
+            if leader {
+                return Ok(Some(conn));
+            }
+            if !announced {
+                tracing::info!("another replica's relay is active; standing by");
+                announced = true;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(None),
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Producing one batch of outbox events to Kafka.
+//!
+//! The producer is idempotent with `acks=all`, so retries inside librdkafka neither duplicate
+//! nor reorder messages of a partition. Only the unbroken prefix of acknowledged events is
+//! marked published: if event n fails, n and everything after it stay in the outbox and are
+//! produced again, in order, so a consumer never sees a later version of an aggregate that it
+//! cannot get the earlier one of.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use shared_events::headers;
+use sqlx::PgPool;
+
+use crate::store::event_log::{self, PendingEvent};
+use platform::kafka::KafkaSettings;
+
+/// The idempotent producer the relay publishes with. `linger` trades a little latency for
+/// larger broker requests under load.
+pub fn producer(settings: &KafkaSettings, linger: Duration) -> anyhow::Result<FutureProducer> {
+    settings
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", linger.as_millis().to_string())
+        .set("message.timeout.ms", "30000")
+        .create()
+        .context("create Kafka producer")
+}
+
+/// Publishes up to `limit` pending events; returns how many were published (and removed from
+/// the outbox). An error means some could not be published; they stay pending.
+pub async fn batch(
+    pool: &PgPool,
+    producer: &FutureProducer,
+    topic: &str,
+    limit: i64,
+) -> anyhow::Result<usize> {
+    let mut conn = pool.acquire().await.context("connect to read the outbox")?;
+    let pending = event_log::pending(&mut conn, limit).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+
+    let mut deliveries = Vec::with_capacity(pending.len());
+    let mut failure = None;
+    for event in &pending {
+        let payload = event.envelope.to_vec();
+        let record = FutureRecord::to(topic)
+            .key(event.envelope.partition_key.as_bytes())
+            .payload(&payload)
+            .headers(message_headers(event));
+        match producer.send_result(record) {
+            Ok(delivery) => deliveries.push((event.position, delivery)),
+            Err((error, _)) => {
+                failure = Some(anyhow::Error::new(error).context("enqueue event for the broker"));
+                break;
+            }
+        }
+    }
+
+    let mut published = Vec::with_capacity(deliveries.len());
+    for (position, delivery) in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => published.push(position),
+            Ok(Err((error, _))) => {
+                failure = Some(
+                    anyhow::Error::new(error)
+                        .context(format!("broker refused event at position {position}")),
+                );
+                break;
+            }
+            Err(_canceled) => {
+                failure = Some(anyhow::anyhow!(
+                    "producer shut down before event at position {position} was acknowledged"
+                ));
+                break;
+            }
+        }
+    }
+
+    event_log::mark_published(&mut conn, &published).await?;
+    let oldest = pending[0].envelope.occurred_at;
+    tracing::debug!(
+        published = published.len(),
+        oldest_age_ms = (chrono::Utc::now() - oldest).num_milliseconds(),
+        "published events"
+    );
+    match failure {
+        Some(error) => Err(error.context(format!(
+            "{} of {} events published",
+            published.len(),
+            pending.len()
+        ))),
+        None => Ok(published.len()),
+    }
+}
+
+fn message_headers(event: &PendingEvent) -> OwnedHeaders {
+    let envelope = &event.envelope;
+    let schema_version = envelope.schema_version.to_string();
+    let event_id = envelope.event_id.to_string();
+    let mut headers = OwnedHeaders::new_with_capacity(6)
+        .insert(Header {
+            key: headers::EVENT_TYPE,
+            value: Some(envelope.event_type.as_str()),
+        })
+        .insert(Header {
+            key: headers::SCHEMA_VERSION,
+            value: Some(schema_version.as_str()),
+        })
+        .insert(Header {
+            key: headers::EVENT_ID,
+            value: Some(event_id.as_str()),
+        })
+        .insert(Header {
+            key: headers::CONTENT_TYPE,
+            value: Some("application/json"),
+        });
+    if let Some(correlation_id) = &envelope.correlation_id {
+        headers = headers.insert(Header {
+            key: headers::CORRELATION_ID,
+            value: Some(correlation_id.as_str()),
+        });
+    }
+    if let Some(traceparent) = &event.traceparent {
+        headers = headers.insert(Header {
+            key: headers::TRACEPARENT,
+            value: Some(traceparent.as_str()),
+        });
+    }
+    headers
+}

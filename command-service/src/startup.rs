@@ -1,0 +1,133 @@
+//! Building and running the command service: connect, migrate, create the topic, bind, then
+//! serve HTTP beside the relay until shutdown.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use platform::shutdown::{Task, supervise};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::Commands;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::relay::{self, CommitSignal, Relay};
+use crate::store::MIGRATOR;
+
+/// How long shutdown waits for in-flight requests and the relay's batch.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A command service ready to run: its database is migrated, its topic exists and its port is
+/// bound.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    relay: Relay,
+    notifier: (sqlx::PgPool, CommitSignal),
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Connects to the database and the broker (waiting for both with backoff), migrates,
+    /// creates the topic if missing and binds the HTTP port. `shutdown` stops everything.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
+        wait_for_topic(&config, &shutdown).await?;
+        let producer = relay::producer(&config.kafka, config.producer_linger)?;
+        let committed = CommitSignal::default();
+        let state = AppState {
+            commands: Commands::new(pool.clone(), committed.clone()),
+            pool: pool.clone(),
+            producer: producer.clone(),
+            topic: config.kafka.topic.clone(),
+        };
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("bind {}", config.http_addr))?;
+        Ok(Application {
+            listener,
+            router: http::router(state, config.body_limit_bytes),
+            relay: Relay::new(
+                pool.clone(),
+                producer,
+                config.kafka.topic.clone(),
+                config.relay.clone(),
+            ),
+            notifier: (pool, committed),
+            shutdown,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` fires: HTTP stops accepting and finishes in-flight requests, the
+    /// relay finishes its batch. Returns an error naming the part that failed, if one did.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            relay,
+            notifier: (pool, committed),
+            shutdown,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, "command service listening");
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let relay_task = relay.run(shutdown.clone());
+        let notifier_task = relay::notify_commits(pool, committed, shutdown.clone());
+        let tasks: Vec<Task> = vec![
+            (
+                "HTTP server",
+                Box::pin(async move { server.await.context("serve HTTP") }),
+            ),
+            (
+                "relay",
+                Box::pin(async move {
+                    relay_task.await;
+                    Ok(())
+                }),
+            ),
+            (
+                "relay notifier",
+                Box::pin(async move {
+                    notifier_task.await;
+                    Ok(())
+                }),
+            ),
+        ];
+        let outcome = supervise(shutdown, tasks, DRAIN).await;
+        tracing::info!("command service stopped");
+        outcome
+    }
+}
+
+/// Creates the topic if missing, retrying with backoff while the broker is unreachable.
+async fn wait_for_topic(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match relay::ensure_topic(
+            &config.kafka,
+            config.topic_partitions,
+            config.topic_replication,
+        )
+        .await
+        {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(brokers = %config.kafka.brokers, error = format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "broker not ready")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => anyhow::bail!("shut down while waiting for the broker"),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

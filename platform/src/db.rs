@@ -1,0 +1,149 @@
+//! Connecting to PostgreSQL: wait for the server with backoff, create the service's database if
+//! it is missing, open the pool and apply the service's migrations.
+//!
+//! Every connection gets a `statement_timeout`, so no query can hang a request forever.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, ConfigError, DatabaseUrl};
+
+/// How a service connects to its database.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    /// The service's database.
+    pub url: DatabaseUrl,
+    /// Upper bound of the connection pool.
+    pub max_connections: u32,
+    /// Longest any single statement may run before PostgreSQL cancels it.
+    pub statement_timeout: Duration,
+    /// Longest a request waits for a free pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+impl DbSettings {
+    /// Reads `{prefix}DATABASE_URL`, `DB_MAX_CONNECTIONS`, `DB_STATEMENT_TIMEOUT_MS` and
+    /// `DB_ACQUIRE_TIMEOUT_MS`.
+    pub fn from_env(url_var: &str, default_url: &str) -> Result<Self, ConfigError> {
+        let default_url: DatabaseUrl = default_url.parse().map_err(|reason| ConfigError {
+            name: url_var.to_owned(),
+            reason,
+        })?;
+        Ok(DbSettings {
+            url: config::var(url_var, default_url)?,
+            max_connections: config::var("DB_MAX_CONNECTIONS", 16)?,
+            statement_timeout: Duration::from_millis(config::var(
+                "DB_STATEMENT_TIMEOUT_MS",
+                5_000,
+            )?),
+            acquire_timeout: Duration::from_millis(config::var("DB_ACQUIRE_TIMEOUT_MS", 3_000)?),
+        })
+    }
+
+    /// Connection options with the statement timeout applied.
+    pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
+        let options: PgConnectOptions = self
+            .url
+            .expose()
+            .parse()
+            .with_context(|| format!("parse database URL {}", self.url))?;
+        let timeout = format!("{}ms", self.statement_timeout.as_millis());
+        Ok(options.options([("statement_timeout", timeout.as_str())]))
+    }
+}
+
+/// Waits until the server answers, creates the database when missing, opens the pool and
+/// migrates. Retries with backoff (logging each failure) until it succeeds or `shutdown` fires.
+pub async fn connect_and_migrate(
+    settings: &DbSettings,
+    migrator: &Migrator,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<PgPool> {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match try_connect_and_migrate(settings, migrator).await {
+            Ok(pool) => return Ok(pool),
+            Err(error) => {
+                tracing::warn!(database = %settings.url, error = format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "database not ready");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => anyhow::bail!("shut down while waiting for the database {}", settings.url),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn try_connect_and_migrate(
+    settings: &DbSettings,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    create_database_if_missing(settings).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_with(settings.connect_options()?)
+        .await
+        .context("open connection pool")?;
+    migrator.run(&pool).await.context("apply migrations")?;
+    Ok(pool)
+}
+
+/// Creates the database named in the URL through the server's `postgres` database, so that a
+/// fresh server (a developer's, a test's) needs no manual step. Where the role may not create
+/// databases, the database must exist already and this does nothing.
+async fn create_database_if_missing(settings: &DbSettings) -> anyhow::Result<()> {
+    let Some(name) = settings.url.database() else {
+        return Ok(());
+    };
+    let options = settings.connect_options()?;
+    if let Ok(connection) = PgConnection::connect_with(&options).await {
+        connection.close().await.ok();
+        return Ok(());
+    }
+    let admin_options: PgConnectOptions = settings
+        .url
+        .with_database("postgres")
+        .expose()
+        .parse()
+        .context("parse maintenance database URL")?;
+    let mut admin = PgConnection::connect_with(&admin_options)
+        .await
+        .with_context(|| format!("connect to {}", settings.url.with_database("postgres")))?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        // Identifiers cannot be bound as parameters; quoting doubles any embedded quote.
+        let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+        {
+            Ok(_) => tracing::info!(database = name, "created database"),
+            // Another replica created it at the same moment.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(e) => return Err(e).with_context(|| format!("create database {name}")),
+        }
+    }
+    admin.close().await.ok();
+    Ok(())
+}
+
+/// True when the pool can run a trivial query within a second.
+pub async fn is_reachable(pool: &PgPool) -> bool {
+    let ping = sqlx::query("SELECT 1").execute(pool);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), ping).await,
+        Ok(Ok(_))
+    )
+}

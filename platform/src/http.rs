@@ -1,0 +1,207 @@
+//! The HTTP edge both services share: JSON bodies whose errors are problem responses, request
+//! ids, one tracing span per request, a body size limit, panics turned into a generic 500, and
+//! every framework-made error (404, 405, 413, 415, …) rewritten as problem+json.
+//!
+//! Routes and handlers live in the services; this module only wraps them.
+
+use std::any::Any;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::problem::{self, FieldError, Problem};
+
+/// The request id header: taken from the caller when present, otherwise generated, and echoed on
+/// the response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A JSON request body of type `T`. Unlike `axum::Json`, every way the body can be wrong is
+/// answered with a problem: 415 without a JSON content type, 400 for JSON that does not parse,
+/// 422 naming the field for JSON of the wrong shape, 413 for a body over the limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            // axum reports the path of the offending field through serde_path_to_error:
+            // "Failed to deserialize the JSON body into the target type: items[0].quantity: ..."
+            let text = e.body_text();
+            let reason = text
+                .split_once("target type: ")
+                .map_or(text.as_str(), |(_, r)| r);
+            let (path, message) = match reason.split_once(": ") {
+                Some((path, message)) if !path.contains(' ') => (path, message),
+                _ => ("", reason),
+            };
+            Problem::validation(vec![FieldError::new(field_of(path, message), message)])
+        }
+        JsonRejection::JsonSyntaxError(e) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "The request body is not valid JSON",
+        )
+        .with_detail(e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Expected a JSON body",
+        )
+        .with_detail("Send the body with `Content-Type: application/json`."),
+        other => Problem::from_status(other.status()).with_detail(other.body_text()),
+    }
+}
+
+/// The field a serde error is about: its path, extended by the name of a missing field
+/// (serde reports those at the parent's path).
+fn field_of(path: &str, message: &str) -> String {
+    let path = path.trim_matches('.');
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    match missing {
+        Some(name) if path.is_empty() => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None => path.to_owned(),
+    }
+}
+
+/// Wraps a service's routes with the shared edge: problem+json for every error response, a 404
+/// problem for unknown paths, request ids, per-request spans, a body limit and panic recovery.
+pub fn edge(router: Router, body_limit_bytes: usize) -> Router {
+    router
+        .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND).with_detail("No such resource.") })
+        .layer(axum::middleware::map_response(problem_for_every_error))
+        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(CatchPanicLayer::custom(panic_problem))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn panic_problem(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = message, "request handler panicked");
+    Problem::internal().into_response()
+}
+
+/// Rewrites error responses that are not problem+json yet (those made by axum's extractors and
+/// routing, or by tower-http layers) into problems that keep their status and carry their text as
+/// `detail`.
+async fn problem_for_every_error(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == problem::CONTENT_TYPE.as_bytes());
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
+    let mut problem = Problem::from_status(status);
+    if let Ok(text) = std::str::from_utf8(&text)
+        && !text.trim().is_empty()
+    {
+        problem = problem.with_detail(text.trim());
+    }
+    let mut rewritten = problem.into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name, value.clone());
+        }
+    }
+    rewritten
+}
+
+/// `GET /healthz`: the process is alive and serving HTTP. Says nothing about dependencies;
+/// that is `/readyz`'s job.
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The `/readyz` answer: 200 when every check passed, otherwise a 503 problem; both list each
+/// check as `"ok"` or `"failing"`.
+pub fn readiness(checks: &[(&str, bool)]) -> Response {
+    let results: serde_json::Map<String, serde_json::Value> = checks
+        .iter()
+        .map(|(name, ok)| {
+            (
+                (*name).to_owned(),
+                (if *ok { "ok" } else { "failing" }).into(),
+            )
+        })
+        .collect();
+    if checks.iter().all(|(_, ok)| *ok) {
+        axum::Json(serde_json::json!({ "status": "ready", "checks": results })).into_response()
+    } else {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "A dependency is unavailable",
+        )
+        .with("checks", results)
+        .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn missing_fields_are_named_with_their_path() {
+        assert_eq!(
+            field_of("", "missing field `customer_id` at line 1 column 2"),
+            "customer_id"
+        );
+        assert_eq!(
+            field_of("items[0]", "missing field `sku` at line 1 column 9"),
+            "items[0].sku"
+        );
+        assert_eq!(
+            field_of(
+                "items[1].quantity",
+                "invalid type: string \"x\", expected i64"
+            ),
+            "items[1].quantity"
+        );
+    }
+}

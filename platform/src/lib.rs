@@ -1,0 +1,13 @@
+//! The ground both services stand on: configuration from the environment, telemetry, RFC 9457
+//! problem responses, the HTTP edge (JSON extraction, limits, request ids), PostgreSQL and Kafka
+//! connections, and shutdown on SIGTERM.
+//!
+//! Nothing here knows about orders or customers; the domain lives in the services.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod kafka;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,139 @@
+//! RFC 9457 problem details: the one shape every error response of both services has.
+//!
+//! `type` is a relative URI naming the kind of problem (documented in the README); `errors`
+//! carries field-level detail for validation failures.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The media type of problem responses.
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Path of the field in the request body, e.g. `items[0].quantity`.
+    pub field: String,
+    /// What is wrong with it, in words a frontend developer can show or act on.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem response.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Kind of problem, a relative URI such as `/problems/validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// HTTP status code, repeated in the body.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Field-level errors of a validation failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Further members specific to the kind of problem (e.g. `current_version`).
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Problem {
+    /// A problem of `kind` (a slug; becomes `/problems/{kind}`) with `status` and `title`.
+    pub fn new(status: StatusCode, kind: &str, title: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail: None,
+            errors: Vec::new(),
+            extensions: serde_json::Map::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A problem that only repeats the status: `about:blank` with the status's reason phrase.
+    pub fn from_status(status: StatusCode) -> Self {
+        Problem {
+            kind: "about:blank".into(),
+            ..Problem::new(status, "", status.canonical_reason().unwrap_or("Error"))
+        }
+    }
+
+    /// 422 with field-level errors.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "The request has invalid fields",
+        )
+        .with_errors(errors)
+    }
+
+    /// 500 that says nothing about the cause; the cause belongs in the log.
+    pub fn internal() -> Self {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+        )
+        .with_detail("The request could not be completed. It has been logged; retrying may help.")
+    }
+
+    /// Sets the human-readable detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Sets the field errors.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// Adds a member to the body.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a response header (e.g. `Retry-After`).
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        response
+    }
+}

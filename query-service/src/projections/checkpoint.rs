@@ -1,0 +1,107 @@
+//! What the projector has applied: the next offset per partition and the version per aggregate.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Context;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Applicable;
+
+/// Locks (creating when missing) the offset rows of `partitions` and returns their next offsets.
+pub async fn lock_offsets(
+    tx: &mut PgConnection,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<HashMap<i32, i64>> {
+    sqlx::query(
+        "INSERT INTO consumer_offsets (topic, partition, next_offset)
+         SELECT $1, p, 0 FROM UNNEST($2::int[]) AS p
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(topic)
+    .bind(partitions)
+    .execute(&mut *tx)
+    .await
+    .context("create offset rows")?;
+    let rows: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT partition, next_offset FROM consumer_offsets
+         WHERE topic = $1 AND partition = ANY($2)
+         ORDER BY partition
+         FOR UPDATE",
+    )
+    .bind(topic)
+    .bind(partitions)
+    .fetch_all(&mut *tx)
+    .await
+    .context("lock offset rows")?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Records the next offset to apply per partition.
+pub async fn save_offsets(
+    tx: &mut PgConnection,
+    topic: &str,
+    next: &BTreeMap<i32, i64>,
+) -> anyhow::Result<()> {
+    let partitions: Vec<i32> = next.keys().copied().collect();
+    let offsets: Vec<i64> = next.values().copied().collect();
+    sqlx::query(
+        "UPDATE consumer_offsets o SET next_offset = GREATEST(o.next_offset, n.next_offset), updated_at = now()
+         FROM UNNEST($2::int[], $3::bigint[]) AS n(partition, next_offset)
+         WHERE o.topic = $1 AND o.partition = n.partition",
+    )
+    .bind(topic)
+    .bind(partitions)
+    .bind(offsets)
+    .execute(tx)
+    .await
+    .context("save offsets")?;
+    Ok(())
+}
+
+/// The applied version of each of `ids` that has one.
+pub async fn applied_versions(
+    tx: &mut PgConnection,
+    ids: &[Uuid],
+) -> anyhow::Result<HashMap<Uuid, i64>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, version FROM applied_versions WHERE aggregate_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(tx)
+    .await
+    .context("read applied versions")?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Records the versions of `applied` (the last event of each aggregate wins).
+pub async fn save_versions(tx: &mut PgConnection, applied: &[Applicable]) -> anyhow::Result<()> {
+    let mut latest: HashMap<Uuid, (&str, i64)> = HashMap::new();
+    for (envelope, _) in applied {
+        latest.insert(
+            envelope.aggregate_id,
+            (envelope.aggregate_type.as_str(), envelope.aggregate_version),
+        );
+    }
+    if latest.is_empty() {
+        return Ok(());
+    }
+    let (ids, rest): (Vec<Uuid>, Vec<(&str, i64)>) = latest.into_iter().unzip();
+    let (types, versions): (Vec<&str>, Vec<i64>) = rest.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO applied_versions (aggregate_id, aggregate_type, version)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[])
+         ON CONFLICT (aggregate_id) DO UPDATE SET version = EXCLUDED.version",
+    )
+    .bind(ids)
+    .bind(types)
+    .bind(versions)
+    .execute(tx)
+    .await
+    .context("save applied versions")?;
+    Ok(())
+}

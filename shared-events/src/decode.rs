@@ -1,0 +1,270 @@
+//! Typed domain events and their decoding from an envelope, including schema-version handling.
+//!
+//! Decoding is total: any envelope becomes either a [`DomainEvent`] or a [`DecodeError`] that
+//! says whether the consumer should skip the message (an event it does not know yet) or park it
+//! (a message that is broken).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::order::OrderPlaced;
+use crate::{AggregateType, EventEnvelope};
+
+/// Every event the platform publishes, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainEvent {
+    /// See [`OrderPlaced`].
+    OrderPlaced(OrderPlaced),
+}
+
+/// Why an envelope could not be turned into a [`DomainEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The payload is not an envelope, or `data` does not match its event's schema.
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    /// An event type this build does not know (published by a newer producer). Skip it.
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    /// A known event type in a schema version newer than this build understands. Skip it.
+    #[error("{event_type} schema version {version} is newer than the supported {supported}")]
+    NewerSchemaVersion {
+        /// The envelope's event type.
+        event_type: String,
+        /// The envelope's schema version.
+        version: u32,
+        /// The newest version this build can read.
+        supported: u32,
+    },
+}
+
+impl DecodeError {
+    /// True for messages a consumer should skip and count rather than park as poison: they are
+    /// well-formed, just from a newer producer.
+    pub fn is_from_newer_producer(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::UnknownType(_) | DecodeError::NewerSchemaVersion { .. }
+        )
+    }
+}
+
+impl DomainEvent {
+    /// The stable event type name written to the envelope.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            DomainEvent::OrderPlaced(_) => "OrderPlaced",
+        }
+    }
+
+    /// The schema version this build writes for the event.
+    pub fn schema_version(&self) -> u32 {
+        match self {
+            DomainEvent::OrderPlaced(_) => 1,
+        }
+    }
+
+    /// The kind of aggregate that emits the event.
+    pub fn aggregate_type(&self) -> AggregateType {
+        match self {
+            DomainEvent::OrderPlaced(_) => AggregateType::Order,
+        }
+    }
+
+    /// The event's fields as the envelope's `data`.
+    pub fn to_data(&self) -> serde_json::Value {
+        match self {
+            DomainEvent::OrderPlaced(e) => to_value(e),
+        }
+    }
+
+    /// Decodes the envelope's `data` according to its event type and schema version, upcasting
+    /// older schema versions to the current one.
+    pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
+        let version = envelope.schema_version;
+        match envelope.event_type.as_str() {
+            "OrderPlaced" => {
+                supported(&envelope.event_type, version, 1)?;
+                from_value(&envelope.data).map(DomainEvent::OrderPlaced)
+            }
+            other => Err(DecodeError::UnknownType(other.to_owned())),
+        }
+    }
+}
+
+/// Refuses versions newer than `current` and versions below 1 (which were never written).
+fn supported(event_type: &str, version: u32, current: u32) -> Result<(), DecodeError> {
+    if version > current {
+        return Err(DecodeError::NewerSchemaVersion {
+            event_type: event_type.to_owned(),
+            version,
+            supported: current,
+        });
+    }
+    if version == 0 {
+        return Err(DecodeError::Malformed(format!(
+            "{event_type} has schema version 0; versions start at 1"
+        )));
+    }
+    Ok(())
+}
+
+fn from_value<T: DeserializeOwned>(data: &serde_json::Value) -> Result<T, DecodeError> {
+    T::deserialize(data).map_err(|e| DecodeError::Malformed(format!("data: {e}")))
+}
+
+fn to_value<T: Serialize>(event: &T) -> serde_json::Value {
+    serde_json::to_value(event).expect("events hold only JSON-representable values")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order::{OrderLine, ShippingAddress};
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    fn line() -> impl Strategy<Value = OrderLine> {
+        (
+            "[A-Z0-9-]{1,12}",
+            "\\PC{1,40}",
+            1..=10_000u32,
+            0..=1_000_000i64,
+        )
+            .prop_map(|(sku, name, quantity, unit_price_cents)| OrderLine {
+                sku,
+                name,
+                quantity,
+                unit_price_cents,
+            })
+    }
+
+    fn address() -> impl Strategy<Value = ShippingAddress> {
+        (
+            "\\PC{1,20}",
+            "\\PC{1,40}",
+            "\\PC{1,20}",
+            "[0-9]{5}",
+            "[A-Z]{2}",
+        )
+            .prop_map(
+                |(name, street, city, postal_code, country)| ShippingAddress {
+                    name,
+                    street,
+                    city,
+                    postal_code,
+                    country,
+                },
+            )
+    }
+
+    fn order_placed() -> impl Strategy<Value = OrderPlaced> {
+        (
+            any::<u128>(),
+            any::<u128>(),
+            "[A-Z]{3}",
+            prop::collection::vec(line(), 0..5),
+            prop::option::of(address()),
+            0..4_000_000_000i64,
+        )
+            .prop_map(
+                |(order, customer, currency, items, shipping_address, secs)| OrderPlaced {
+                    order_id: Uuid::from_u128(order),
+                    customer_id: Uuid::from_u128(customer),
+                    currency,
+                    item_count: items.iter().map(|l| u64::from(l.quantity)).sum(),
+                    total_cents: items.iter().map(OrderLine::line_total_cents).sum(),
+                    items,
+                    shipping_address,
+                    placed_at: DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default(),
+                },
+            )
+    }
+
+    fn envelope(event: &DomainEvent) -> EventEnvelope {
+        let DomainEvent::OrderPlaced(placed) = event;
+        EventEnvelope {
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            aggregate_type: event.aggregate_type(),
+            aggregate_id: placed.order_id,
+            aggregate_version: 1,
+            partition_key: placed.customer_id.to_string(),
+            occurred_at: placed.placed_at,
+            correlation_id: Some("req-1".into()),
+            causation_id: None,
+            data: event.to_data(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn events_survive_the_wire(placed in order_placed()) {
+            let event = DomainEvent::OrderPlaced(placed);
+            let sent = envelope(&event);
+            let received = EventEnvelope::from_slice(&sent.to_vec()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&received, &sent);
+            prop_assert_eq!(DomainEvent::from_envelope(&received), Ok(event));
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_a_typed_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(envelope) = EventEnvelope::from_slice(&bytes) {
+                let _ = DomainEvent::from_envelope(&envelope);
+            }
+        }
+    }
+
+    fn placed_envelope() -> EventEnvelope {
+        let placed = OrderPlaced {
+            order_id: Uuid::now_v7(),
+            customer_id: Uuid::now_v7(),
+            currency: "EUR".into(),
+            items: vec![],
+            item_count: 0,
+            total_cents: 0,
+            shipping_address: None,
+            placed_at: Utc::now(),
+        };
+        envelope(&DomainEvent::OrderPlaced(placed))
+    }
+
+    #[test]
+    fn unknown_types_and_newer_versions_are_skippable() {
+        let mut unknown = placed_envelope();
+        unknown.event_type = "OrderTeleported".into();
+        let err = DomainEvent::from_envelope(&unknown).unwrap_err();
+        assert_eq!(err, DecodeError::UnknownType("OrderTeleported".into()));
+        assert!(err.is_from_newer_producer());
+
+        let mut newer = placed_envelope();
+        newer.schema_version = 2;
+        let err = DomainEvent::from_envelope(&newer).unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::NewerSchemaVersion {
+                version: 2,
+                supported: 1,
+                ..
+            }
+        ));
+        assert!(err.is_from_newer_producer());
+    }
+
+    #[test]
+    fn missing_fields_are_malformed_not_skippable() {
+        let mut broken = placed_envelope();
+        broken.data = serde_json::json!({ "order_id": Uuid::now_v7() });
+        let err = DomainEvent::from_envelope(&broken).unwrap_err();
+        assert!(
+            matches!(&err, DecodeError::Malformed(msg) if msg.contains("missing field")),
+            "{err}"
+        );
+        assert!(!err.is_from_newer_producer());
+
+        let err = EventEnvelope::from_slice(b"{\"event_id\": 3}").unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed(_)));
+    }
+}

@@ -1,0 +1,144 @@
+//! Every way a frontend can get `POST /orders` wrong is a clear 4xx problem and writes nothing.
+
+use e2e::{TestApp, order_body};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_orders_get_problems_naming_the_field_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let post_raw = |body: &'static str, content_type: &'static str| {
+        app.http
+            .post(format!("{}/orders", app.command.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    let malformed = problem(
+        post_raw("{\"customer_id\": ", "application/json")
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert_eq!(malformed["type"], "/problems/malformed-json");
+
+    let not_json = problem(
+        post_raw("customer_id=1", "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+        415,
+    )
+    .await;
+    assert_eq!(not_json["type"], "/problems/unsupported-media-type");
+
+    let missing = problem(app.place_order(&json!({ "items": [] })).await, 422).await;
+    assert_eq!(fields(&missing), ["customer_id"]);
+    assert!(
+        missing["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field"),
+        "{missing}"
+    );
+
+    let customer_id = Uuid::now_v7();
+    let mut zero = order_body(customer_id);
+    zero["items"][0]["quantity"] = json!(0);
+    zero["items"][1]["quantity"] = json!(-3);
+    let zero = problem(app.place_order(&zero).await, 422).await;
+    assert_eq!(zero["type"], "/problems/validation");
+    assert_eq!(fields(&zero), ["items[0].quantity", "items[1].quantity"]);
+
+    let mut bad_id = order_body(customer_id);
+    bad_id["customer_id"] = json!("customer-7");
+    let bad_id = problem(app.place_order(&bad_id).await, 422).await;
+    assert_eq!(fields(&bad_id), ["customer_id"]);
+    assert_eq!(bad_id["errors"][0]["message"], "must be a UUID");
+
+    let mut wrong_type = order_body(customer_id);
+    wrong_type["items"][1]["unit_price_cents"] = json!("12.50");
+    let wrong_type = problem(app.place_order(&wrong_type).await, 422).await;
+    assert_eq!(fields(&wrong_type), ["items[1].unit_price_cents"]);
+
+    let mut huge = order_body(customer_id);
+    huge["items"][0]["quantity"] = json!(1e300);
+    let huge = problem(app.place_order(&huge).await, 422).await;
+    assert_eq!(fields(&huge), ["items[0].quantity"]);
+
+    let mut many = order_body(customer_id);
+    many["currency"] = json!("EURO");
+    many["items"][1]["sku"] = json!("A-1");
+    many["items"][0]["unit_price_cents"] = json!(-1);
+    let many = problem(app.place_order(&many).await, 422).await;
+    assert_eq!(fields(&many), ["currency", "items[0].unit_price_cents"]);
+
+    let oversized = "x".repeat(70 * 1024);
+    let too_big = app
+        .http
+        .post(format!("{}/orders", app.command.url))
+        .header("content-type", "application/json")
+        .body(format!("{{\"customer_id\": \"{oversized}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    problem(too_big, 413).await;
+
+    assert_eq!(app.command_rows("orders").await, 0);
+    assert_eq!(app.command_rows("order_items").await, 0);
+    assert_eq!(app.command_rows("event_log").await, 0);
+    assert_eq!(app.command_rows("outbox").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_methods_and_orders_are_problems_too() {
+    let app = TestApp::spawn().await;
+
+    let unknown_path = app
+        .http
+        .get(format!("{}/nope", app.command.url))
+        .send()
+        .await
+        .unwrap();
+    problem(unknown_path, 404).await;
+
+    let wrong_method = app
+        .http
+        .delete(format!("{}/orders", app.command.url))
+        .send()
+        .await
+        .unwrap();
+    problem(wrong_method, 405).await;
+
+    let unknown_order = problem(app.get_order(&Uuid::now_v7().to_string()).await, 404).await;
+    assert_eq!(unknown_order["type"], "/problems/not-found");
+    problem(app.get_order("not-a-uuid").await, 404).await;
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the order platform against real PostgreSQL and a real Kafka broker.
+//! One test binary for the whole workspace (each extra binary is another link on 2 cores).
+
+// A failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
+mod bad_input;
+mod health;
+mod orders;
+mod projector;
+mod relay;

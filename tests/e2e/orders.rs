@@ -1,0 +1,101 @@
+//! Placing an order through the command service and reading it from the query service.
+
+use e2e::{TestApp, order_body};
+use rdkafka::message::{Headers, Message};
+use serde_json::Value;
+use shared_events::headers;
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placed_order_is_visible_in_the_query_service() {
+    let app = TestApp::spawn().await;
+    let customer_id = Uuid::now_v7();
+
+    let response = app.place_order(&order_body(customer_id)).await;
+
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(response.headers()["etag"], "\"1\"");
+    let token = response.headers()["x-consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    let order_id: Uuid = body["order_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(location, format!("/orders/{order_id}"));
+    assert_eq!(body["version"], 1);
+    assert_eq!(
+        token.parse::<shared_events::ConsistencyToken>(),
+        Ok(shared_events::ConsistencyToken {
+            aggregate_id: order_id,
+            version: 1
+        })
+    );
+
+    let view = app.wait_for_order(order_id).await;
+    assert_eq!(view["order_id"], order_id.to_string());
+    assert_eq!(view["customer_id"], customer_id.to_string());
+    assert_eq!(view["status"], "pending");
+    assert_eq!(view["currency"], "EUR");
+    assert_eq!(view["item_count"], 3);
+    assert_eq!(view["total_cents"], 3000);
+    assert_eq!(view["version"], 1);
+    assert_eq!(view["items"][0]["sku"], "A-1");
+    assert_eq!(view["items"][0]["line_total_cents"], 2500);
+    assert_eq!(view["items"][1]["quantity"], 1);
+    assert!(
+        view["created_at"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok()),
+        "{view}"
+    );
+
+    let response = app.get_order(&order_id.to_string()).await;
+    assert_eq!(response.headers()["etag"], "\"1\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_published_keyed_by_customer_with_type_and_version_headers() {
+    let app = TestApp::spawn().await;
+    let customer_id = Uuid::now_v7();
+    let response = app
+        .http
+        .post(format!("{}/orders", app.command.url))
+        .header("x-request-id", "req-from-frontend-42")
+        .json(&order_body(customer_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["x-request-id"], "req-from-frontend-42");
+
+    let messages = app.read_topic(1).await;
+    let message = &messages[0];
+    assert_eq!(message.key(), Some(customer_id.to_string().as_bytes()));
+    let header = |name: &str| {
+        message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == name))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(header(headers::EVENT_TYPE).as_deref(), Some("OrderPlaced"));
+    assert_eq!(header(headers::SCHEMA_VERSION).as_deref(), Some("1"));
+    assert_eq!(
+        header(headers::CORRELATION_ID).as_deref(),
+        Some("req-from-frontend-42")
+    );
+
+    let envelope: Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+    assert_eq!(envelope["event_type"], "OrderPlaced");
+    assert_eq!(envelope["schema_version"], 1);
+    assert_eq!(envelope["aggregate_type"], "order");
+    assert_eq!(envelope["aggregate_version"], 1);
+    assert_eq!(envelope["partition_key"], customer_id.to_string());
+    assert_eq!(envelope["correlation_id"], "req-from-frontend-42");
+    assert_eq!(envelope["data"]["customer_id"], customer_id.to_string());
+    assert_eq!(envelope["data"]["total_cents"], 3000);
+    let event_id: Uuid = envelope["event_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(event_id.get_version_num(), 7);
+    assert_eq!(header(headers::EVENT_ID), Some(event_id.to_string()));
+}

@@ -1,0 +1,421 @@
+//! Test harness: starts the real command and query services in-process on random ports, against
+//! a fresh pair of databases on the real PostgreSQL server and a fresh topic on the real broker,
+//! so tests can run in parallel without seeing each other.
+//!
+//! `DATABASE_URL` (any database on the server; default `postgres://postgres@127.0.0.1:5432/postgres`)
+//! and `KAFKA_BROKERS` (default `127.0.0.1:9092`) say where the servers are; the README's test
+//! command starts them. Logs appear only with `TEST_LOG=1`.
+
+use std::future::Future;
+use std::sync::Once;
+use std::time::Duration;
+
+use platform::config::DatabaseUrl;
+use platform::db::DbSettings;
+use platform::kafka::KafkaSettings;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::Value;
+use shared_events::order::{OrderLine, OrderPlaced};
+use shared_events::{DomainEvent, EventEnvelope};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// How long `wait_for` waits before failing the test.
+pub const EVENTUALLY: Duration = Duration::from_secs(30);
+
+/// A running service: its URL and how to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops the service gracefully and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let outcome = self.task.await.expect("service task panicked");
+        outcome.expect("service ended with an error");
+    }
+}
+
+/// Both services on their own databases and topic.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The command service.
+    pub command: Running,
+    /// The query service.
+    pub query: Running,
+    /// The write database.
+    pub command_db: PgPool,
+    /// The read database.
+    pub query_db: PgPool,
+    /// This test's topic.
+    pub topic: String,
+    /// This test's consumer group.
+    pub group: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    names: Names,
+}
+
+#[derive(Debug, Clone)]
+struct Names {
+    server: DatabaseUrl,
+    brokers: String,
+    command_db: String,
+    query_db: String,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .with_test_writer()
+                .init();
+        }
+    });
+}
+
+impl TestApp {
+    /// Starts both services on fresh databases and a fresh topic, and waits until both are
+    /// ready.
+    pub async fn spawn() -> TestApp {
+        init_logs();
+        let unique = Uuid::now_v7().simple().to_string();
+        let server: DatabaseUrl = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+            .parse()
+            .expect("DATABASE_URL must be a postgres:// URL");
+        let names = Names {
+            server,
+            brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+            command_db: format!("e2e_cmd_{unique}"),
+            query_db: format!("e2e_qry_{unique}"),
+        };
+        let topic = format!("e2e-{unique}");
+        let group = format!("e2e-{unique}");
+        let command = start_command_service(&names, &topic).await;
+        let query = start_query_service(&names, &topic, &group).await;
+        let app = TestApp {
+            command_db: connect(&names.server.with_database(&names.command_db)).await,
+            query_db: connect(&names.server.with_database(&names.query_db)).await,
+            command,
+            query,
+            topic,
+            group,
+            http: reqwest::Client::new(),
+            names,
+        };
+        app.wait_until_ready(&app.command.url).await;
+        app.wait_until_ready(&app.query.url).await;
+        app
+    }
+
+    async fn wait_until_ready(&self, url: &str) {
+        let readyz = format!("{url}/readyz");
+        wait_for(&format!("{readyz} to answer 200"), || async {
+            let response = self.http.get(&readyz).send().await.ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+    }
+
+    /// Starts another query service on the same read database and topic, in `group`.
+    pub async fn spawn_query_service(&self, group: &str) -> Running {
+        let running = start_query_service(&self.names, &self.topic, group).await;
+        self.wait_until_ready(&running.url).await;
+        running
+    }
+
+    /// Stops the query service gracefully and starts a fresh instance in consumer group `group`
+    /// on the same read database. A new group starts from the beginning of the topic.
+    pub async fn restart_query_service_in(&mut self, group: &str) {
+        let fresh = self.spawn_query_service(group).await;
+        std::mem::replace(&mut self.query, fresh).stop().await;
+    }
+
+    /// Tells the active relay that events were appended (what the command service does after a
+    /// commit).
+    pub async fn notify_relay(&self) {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(command_service::relay::CHANNEL)
+            .execute(&self.command_db)
+            .await
+            .expect("notify the relay");
+    }
+
+    /// Waits until the relay has published everything in the outbox.
+    pub async fn wait_for_empty_outbox(&self) {
+        wait_for("the outbox to be empty", || async {
+            (self.command_rows("outbox").await == 0).then_some(())
+        })
+        .await;
+    }
+
+    /// `POST {command}/orders` with `body`.
+    pub async fn place_order(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/orders", self.command.url))
+            .json(body)
+            .send()
+            .await
+            .expect("POST /orders")
+    }
+
+    /// Places an order for `customer_id` and returns its id.
+    pub async fn place_order_for(&self, customer_id: Uuid) -> Uuid {
+        let response = self.place_order(&order_body(customer_id)).await;
+        assert_eq!(response.status(), 201, "placing an order");
+        let body: Value = response.json().await.expect("JSON body");
+        body["order_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("order_id in the response")
+    }
+
+    /// `GET {query}/orders/{id}`.
+    pub async fn get_order(&self, id: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/orders/{id}", self.query.url))
+            .send()
+            .await
+            .expect("GET /orders/{id}")
+    }
+
+    /// Waits until the query service shows order `id` and returns its JSON.
+    pub async fn wait_for_order(&self, id: Uuid) -> Value {
+        wait_for(&format!("order {id} in the query service"), || async {
+            let response = self.get_order(&id.to_string()).await;
+            if response.status() == 200 {
+                response.json().await.ok()
+            } else {
+                None
+            }
+        })
+        .await
+    }
+
+    /// A producer on the test's broker, for injecting messages.
+    pub fn producer(&self) -> FutureProducer {
+        KafkaSettings {
+            brokers: self.names.brokers.clone(),
+            topic: self.topic.clone(),
+        }
+        .client_config()
+        .create()
+        .expect("test producer")
+    }
+
+    /// Produces `payload` to the test's topic under `key`.
+    pub async fn produce(&self, key: &str, payload: &[u8]) {
+        self.producer()
+            .send(
+                FutureRecord::to(&self.topic).key(key).payload(payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produce to the test topic");
+    }
+
+    /// Reads the test's topic from the beginning until `count` messages were seen.
+    pub async fn read_topic(&self, count: usize) -> Vec<OwnedMessage> {
+        let consumer: StreamConsumer = KafkaSettings {
+            brokers: self.names.brokers.clone(),
+            topic: self.topic.clone(),
+        }
+        .client_config()
+        .set("group.id", format!("reader-{}", Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("test consumer");
+        consumer.subscribe(&[&self.topic]).expect("subscribe");
+        let mut messages = Vec::new();
+        while messages.len() < count {
+            let message = tokio::time::timeout(EVENTUALLY, consumer.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("only {} of {count} messages on the topic", messages.len())
+                })
+                .expect("consume");
+            messages.push(message.detach());
+        }
+        messages
+    }
+
+    /// Number of rows of `table` in the write database.
+    pub async fn command_rows(&self, table: &str) -> i64 {
+        count_rows(&self.command_db, table).await
+    }
+
+    /// Every order detail document, by id, as stored.
+    pub async fn order_views(&self) -> Vec<(Uuid, i64, String)> {
+        sqlx::query_as("SELECT order_id, version, body::text FROM order_detail ORDER BY order_id")
+            .fetch_all(&self.query_db)
+            .await
+            .expect("read order_detail")
+    }
+}
+
+/// An `OrderPlaced` envelope (version 1, one line) of a new order of `customer_id`, as the
+/// command service would append it.
+pub fn order_placed(customer_id: Uuid) -> EventEnvelope {
+    let placed = OrderPlaced {
+        order_id: Uuid::now_v7(),
+        customer_id,
+        currency: "EUR".into(),
+        items: vec![OrderLine {
+            sku: "A-1".into(),
+            name: "Widget".into(),
+            quantity: 1,
+            unit_price_cents: 700,
+        }],
+        item_count: 1,
+        total_cents: 700,
+        shipping_address: None,
+        placed_at: chrono::Utc::now(),
+    };
+    let event = DomainEvent::OrderPlaced(placed.clone());
+    EventEnvelope {
+        event_id: Uuid::now_v7(),
+        event_type: event.event_type().into(),
+        schema_version: event.schema_version(),
+        aggregate_type: event.aggregate_type(),
+        aggregate_id: placed.order_id,
+        aggregate_version: 1,
+        partition_key: customer_id.to_string(),
+        occurred_at: placed.placed_at,
+        correlation_id: None,
+        causation_id: None,
+        data: event.to_data(),
+    }
+}
+
+/// A valid `POST /orders` body for `customer_id` with two lines (2 × 1250 + 1 × 500).
+pub fn order_body(customer_id: Uuid) -> Value {
+    serde_json::json!({
+        "customer_id": customer_id,
+        "currency": "EUR",
+        "items": [
+            { "sku": "A-1", "name": "Widget", "quantity": 2, "unit_price_cents": 1250 },
+            { "sku": "B-2", "name": "Gadget", "quantity": 1, "unit_price_cents": 500 }
+        ]
+    })
+}
+
+async fn count_rows(pool: &PgPool, table: &str) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM {}",
+        table.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "")
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .expect("count rows")
+}
+
+async fn connect(url: &DatabaseUrl) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(url.expose())
+        .await
+        .expect("connect to a test database")
+}
+
+fn db_settings(names: &Names, database: &str) -> DbSettings {
+    DbSettings {
+        url: names.server.with_database(database),
+        max_connections: 5,
+        statement_timeout: Duration::from_secs(10),
+        acquire_timeout: Duration::from_secs(10),
+    }
+}
+
+fn kafka(names: &Names, topic: &str) -> KafkaSettings {
+    KafkaSettings {
+        brokers: names.brokers.clone(),
+        topic: topic.to_owned(),
+    }
+}
+
+async fn start_command_service(names: &Names, topic: &str) -> Running {
+    let config = command_service::Config {
+        http_addr: ([127, 0, 0, 1], 0).into(),
+        body_limit_bytes: 64 * 1024,
+        db: db_settings(names, &names.command_db),
+        kafka: kafka(names, topic),
+        topic_partitions: 3,
+        topic_replication: 1,
+        producer_linger: Duration::from_millis(1),
+        relay: command_service::relay::RelaySettings {
+            batch_size: 100,
+            poll_interval: Duration::from_millis(200),
+        },
+    };
+    let shutdown = CancellationToken::new();
+    let app = command_service::Application::build(config, shutdown.clone())
+        .await
+        .expect("build the command service");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    Running {
+        url,
+        shutdown,
+        task: tokio::spawn(app.run_until_stopped()),
+    }
+}
+
+async fn start_query_service(names: &Names, topic: &str, group: &str) -> Running {
+    let config = query_service::Config {
+        http_addr: ([127, 0, 0, 1], 0).into(),
+        db: db_settings(names, &names.query_db),
+        kafka: kafka(names, topic),
+        consumer: query_service::consumer::ConsumerSettings {
+            group_id: group.to_owned(),
+            batch_size: 100,
+            batch_wait: Duration::from_millis(5),
+            fetch_wait: Duration::from_millis(50),
+        },
+    };
+    let shutdown = CancellationToken::new();
+    let app = query_service::Application::build(config, shutdown.clone())
+        .await
+        .expect("build the query service");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    Running {
+        url,
+        shutdown,
+        task: tokio::spawn(app.run_until_stopped()),
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, failing the test with `what` after
+/// [`EVENTUALLY`].
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {EVENTUALLY:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
