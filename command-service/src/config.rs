@@ -28,6 +28,8 @@ pub struct Config {
     pub topic_replication: i32,
     /// How long the producer waits to fill a batch (`KAFKA_LINGER_MS`, default 1).
     pub producer_linger: Duration,
+    /// How long idempotency keys are remembered (`IDEMPOTENCY_TTL_SECS`, default 86400).
+    pub idempotency_ttl: Duration,
     /// Relay batch size (`RELAY_BATCH_SIZE`, default 500) and fallback poll
     /// (`RELAY_POLL_INTERVAL_MS`, default 500).
     pub relay: RelaySettings,
@@ -47,6 +49,7 @@ impl Config {
             topic_partitions: config::var("KAFKA_TOPIC_PARTITIONS", 3)?,
             topic_replication: config::var("KAFKA_TOPIC_REPLICATION_FACTOR", 1)?,
             producer_linger: Duration::from_millis(config::var("KAFKA_LINGER_MS", 1)?),
+            idempotency_ttl: Duration::from_secs(config::var("IDEMPOTENCY_TTL_SECS", 86_400)?),
             relay: RelaySettings {
                 batch_size: config::var("RELAY_BATCH_SIZE", 500)?,
                 poll_interval: Duration::from_millis(config::var("RELAY_POLL_INTERVAL_MS", 500)?),

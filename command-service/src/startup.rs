@@ -37,7 +37,7 @@ impl Application {
         let producer = relay::producer(&config.kafka, config.producer_linger)?;
         let committed = CommitSignal::default();
         let state = AppState {
-            commands: Commands::new(pool.clone(), committed.clone()),
+            commands: Commands::new(pool.clone(), committed.clone(), config.idempotency_ttl),
             pool: pool.clone(),
             producer: producer.clone(),
             topic: config.kafka.topic.clone(),
@@ -81,7 +81,8 @@ impl Application {
         let server = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let relay_task = relay.run(shutdown.clone());
-        let notifier_task = relay::notify_commits(pool, committed, shutdown.clone());
+        let notifier_task = relay::notify_commits(pool.clone(), committed, shutdown.clone());
+        let janitor_task = forget_expired_idempotency_keys(pool, shutdown.clone());
         let tasks: Vec<Task> = vec![
             (
                 "HTTP server",
@@ -101,10 +102,41 @@ impl Application {
                     Ok(())
                 }),
             ),
+            (
+                "idempotency janitor",
+                Box::pin(async move {
+                    janitor_task.await;
+                    Ok(())
+                }),
+            ),
         ];
         let outcome = supervise(shutdown, tasks, DRAIN).await;
         tracing::info!("command service stopped");
         outcome
+    }
+}
+
+/// Deletes expired idempotency records every minute, in small batches so it never holds locks
+/// for long. Expired records are already ignored by lookups; this only reclaims space.
+async fn forget_expired_idempotency_keys(pool: sqlx::PgPool, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        loop {
+            match crate::store::idempotency::delete_expired(&pool, 1_000).await {
+                Ok(1_000) => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "could not delete expired idempotency keys"
+                    );
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use std::any::Any;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -23,25 +23,25 @@ use crate::problem::{self, FieldError, Problem};
 /// the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// A JSON request body of type `T`. Unlike `axum::Json`, every way the body can be wrong is
-/// answered with a problem: 415 without a JSON content type, 400 for JSON that does not parse,
-/// 422 naming the field for JSON of the wrong shape, 413 for a body over the limit.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Json<T>(pub T);
-
-impl<S, T> FromRequest<S> for Json<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_problem(rejection)),
-        }
+/// Parses a JSON request body. Every way it can be wrong is answered with a problem: 415
+/// without a JSON content type, 400 for JSON that does not parse, 422 naming the field for JSON
+/// of the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| mime.trim().to_ascii_lowercase())
+        .is_some_and(|mime| {
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(not_json());
     }
+    axum::Json::<T>::from_bytes(body)
+        .map(|axum::Json(value)| value)
+        .map_err(json_problem)
 }
 
 fn json_problem(rejection: JsonRejection) -> Problem {
@@ -65,14 +65,18 @@ fn json_problem(rejection: JsonRejection) -> Problem {
             "The request body is not valid JSON",
         )
         .with_detail(e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Expected a JSON body",
-        )
-        .with_detail("Send the body with `Content-Type: application/json`."),
+        JsonRejection::MissingJsonContentType(_) => not_json(),
         other => Problem::from_status(other.status()).with_detail(other.body_text()),
     }
+}
+
+fn not_json() -> Problem {
+    Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Expected a JSON body",
+    )
+    .with_detail("Send the body with `Content-Type: application/json`.")
 }
 
 /// The field a serde error is about: its path, extended by the name of a missing field

@@ -29,9 +29,13 @@ impl FieldError {
     }
 }
 
-/// An RFC 9457 problem response.
+/// An RFC 9457 problem response. Boxed, so that `Result<T, Problem>` stays small.
+#[derive(Debug, Clone)]
+pub struct Problem(Box<Details>);
+
+/// The members of a problem body.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+struct Details {
     /// Kind of problem, a relative URI such as `/problems/validation`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -55,7 +59,7 @@ pub struct Problem {
 impl Problem {
     /// A problem of `kind` (a slug; becomes `/problems/{kind}`) with `status` and `title`.
     pub fn new(status: StatusCode, kind: &str, title: impl Into<String>) -> Self {
-        Problem {
+        Problem(Box::new(Details {
             kind: format!("/problems/{kind}"),
             title: title.into(),
             status: status.as_u16(),
@@ -63,15 +67,14 @@ impl Problem {
             errors: Vec::new(),
             extensions: serde_json::Map::new(),
             headers: Vec::new(),
-        }
+        }))
     }
 
     /// A problem that only repeats the status: `about:blank` with the status's reason phrase.
     pub fn from_status(status: StatusCode) -> Self {
-        Problem {
-            kind: "about:blank".into(),
-            ..Problem::new(status, "", status.canonical_reason().unwrap_or("Error"))
-        }
+        let mut problem = Problem::new(status, "", status.canonical_reason().unwrap_or("Error"));
+        problem.0.kind = "about:blank".into();
+        problem
     }
 
     /// 422 with field-level errors.
@@ -96,42 +99,47 @@ impl Problem {
 
     /// Sets the human-readable detail.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.0.detail = Some(detail.into());
         self
     }
 
     /// Sets the field errors.
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+        self.0.errors = errors;
         self
     }
 
     /// Adds a member to the body.
     pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        self.extensions.insert(key.to_owned(), value.into());
+        self.0.extensions.insert(key.to_owned(), value.into());
         self
     }
 
     /// Adds a response header (e.g. `Retry-After`).
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+        self.0.headers.push((name, value));
         self
     }
 
     /// The status code.
     pub fn status(&self) -> StatusCode {
-        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The detail, if set.
+    pub fn detail(&self) -> Option<&str> {
+        self.0.detail.as_deref()
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let body = serde_json::to_vec(&self.0).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-        for (name, value) in self.headers {
+        for (name, value) in self.0.headers {
             headers.insert(name, value);
         }
         response

@@ -6,16 +6,14 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
-use crate::order::OrderPlaced;
+use crate::customer::{CustomerEmailChanged, CustomerRegistered, CustomerRenamed};
+use crate::order::{
+    OrderCancelled, OrderConfirmed, OrderDelivered, OrderItemAdded, OrderItemRemoved, OrderPlaced,
+    OrderShipped,
+};
 use crate::{AggregateType, EventEnvelope};
-
-/// Every event the platform publishes, typed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DomainEvent {
-    /// See [`OrderPlaced`].
-    OrderPlaced(OrderPlaced),
-}
 
 /// Why an envelope could not be turned into a [`DomainEvent`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,47 +47,80 @@ impl DecodeError {
     }
 }
 
-impl DomainEvent {
-    /// The stable event type name written to the envelope.
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            DomainEvent::OrderPlaced(_) => "OrderPlaced",
+/// Declares [`DomainEvent`] with one variant per event type, and the per-type facts: stable
+/// name, current schema version, aggregate type, and the field holding the aggregate id.
+macro_rules! domain_events {
+    ($($name:ident { aggregate: $aggregate:ident, id: $id:ident, version: $version:literal },)+) => {
+        /// Every event the platform publishes, typed.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum DomainEvent {
+            $(
+                #[doc = concat!("See [`", stringify!($name), "`].")]
+                $name($name),
+            )+
         }
-    }
 
-    /// The schema version this build writes for the event.
-    pub fn schema_version(&self) -> u32 {
-        match self {
-            DomainEvent::OrderPlaced(_) => 1,
-        }
-    }
+        impl DomainEvent {
+            /// Every event type name, for documentation and schema generation.
+            pub const TYPES: &'static [&'static str] = &[$(stringify!($name)),+];
 
-    /// The kind of aggregate that emits the event.
-    pub fn aggregate_type(&self) -> AggregateType {
-        match self {
-            DomainEvent::OrderPlaced(_) => AggregateType::Order,
-        }
-    }
-
-    /// The event's fields as the envelope's `data`.
-    pub fn to_data(&self) -> serde_json::Value {
-        match self {
-            DomainEvent::OrderPlaced(e) => to_value(e),
-        }
-    }
-
-    /// Decodes the envelope's `data` according to its event type and schema version, upcasting
-    /// older schema versions to the current one.
-    pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
-        let version = envelope.schema_version;
-        match envelope.event_type.as_str() {
-            "OrderPlaced" => {
-                supported(&envelope.event_type, version, 1)?;
-                from_value(&envelope.data).map(DomainEvent::OrderPlaced)
+            /// The stable event type name written to the envelope.
+            pub fn event_type(&self) -> &'static str {
+                match self { $(DomainEvent::$name(_) => stringify!($name),)+ }
             }
-            other => Err(DecodeError::UnknownType(other.to_owned())),
+
+            /// The schema version this build writes for the event.
+            pub fn schema_version(&self) -> u32 {
+                match self { $(DomainEvent::$name(_) => $version,)+ }
+            }
+
+            /// The kind of aggregate that emits the event.
+            pub fn aggregate_type(&self) -> AggregateType {
+                match self { $(DomainEvent::$name(_) => AggregateType::$aggregate,)+ }
+            }
+
+            /// The id of the aggregate that emitted the event.
+            pub fn aggregate_id(&self) -> Uuid {
+                match self { $(DomainEvent::$name(e) => e.$id,)+ }
+            }
+
+            /// The customer the event belongs to: its partition key.
+            pub fn customer_id(&self) -> Uuid {
+                match self { $(DomainEvent::$name(e) => e.customer_id,)+ }
+            }
+
+            /// The event's fields as the envelope's `data`.
+            pub fn to_data(&self) -> serde_json::Value {
+                match self { $(DomainEvent::$name(e) => to_value(e),)+ }
+            }
+
+            /// Decodes the envelope's `data` according to its event type and schema version,
+            /// upcasting older schema versions to the current one.
+            pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {
+                let version = envelope.schema_version;
+                match envelope.event_type.as_str() {
+                    $(stringify!($name) => {
+                        supported(&envelope.event_type, version, $version)?;
+                        from_value(&envelope.data).map(DomainEvent::$name)
+                    })+
+                    other => Err(DecodeError::UnknownType(other.to_owned())),
+                }
+            }
         }
-    }
+    };
+}
+
+domain_events! {
+    CustomerRegistered { aggregate: Customer, id: customer_id, version: 1 },
+    CustomerRenamed { aggregate: Customer, id: customer_id, version: 1 },
+    CustomerEmailChanged { aggregate: Customer, id: customer_id, version: 1 },
+    OrderPlaced { aggregate: Order, id: order_id, version: 1 },
+    OrderItemAdded { aggregate: Order, id: order_id, version: 1 },
+    OrderItemRemoved { aggregate: Order, id: order_id, version: 1 },
+    OrderConfirmed { aggregate: Order, id: order_id, version: 1 },
+    OrderShipped { aggregate: Order, id: order_id, version: 1 },
+    OrderDelivered { aggregate: Order, id: order_id, version: 1 },
+    OrderCancelled { aggregate: Order, id: order_id, version: 1 },
 }
 
 /// Refuses versions newer than `current` and versions below 1 (which were never written).
@@ -182,17 +213,124 @@ mod tests {
             )
     }
 
+    /// Any event of any type, with arbitrary field values.
+    fn any_event() -> impl Strategy<Value = DomainEvent> {
+        let ids = (any::<u128>(), any::<u128>())
+            .prop_map(|(a, b)| (Uuid::from_u128(a), Uuid::from_u128(b)));
+        let text = "\\PC{1,30}";
+        let totals = (0..1_000_000u64, 0..i64::MAX / 4, "[A-Z]{3}");
+        prop_oneof![
+            order_placed().prop_map(DomainEvent::OrderPlaced),
+            (ids.clone(), text, "[a-z]{1,10}@[a-z]{1,10}\\.com").prop_map(
+                |((customer_id, _), name, email)| {
+                    DomainEvent::CustomerRegistered(CustomerRegistered {
+                        customer_id,
+                        name,
+                        email,
+                    })
+                }
+            ),
+            (ids.clone(), text).prop_map(|((customer_id, _), name)| DomainEvent::CustomerRenamed(
+                CustomerRenamed { customer_id, name }
+            )),
+            (ids.clone(), text).prop_map(|((customer_id, _), email)| {
+                DomainEvent::CustomerEmailChanged(CustomerEmailChanged { customer_id, email })
+            }),
+            (ids.clone(), line(), 1..100u32, totals.clone()).prop_map(
+                |(
+                    (order_id, customer_id),
+                    line,
+                    quantity_added,
+                    (item_count, total_cents, currency),
+                )| {
+                    DomainEvent::OrderItemAdded(OrderItemAdded {
+                        order_id,
+                        customer_id,
+                        line,
+                        quantity_added,
+                        item_count,
+                        total_cents,
+                        currency,
+                    })
+                }
+            ),
+            (ids.clone(), line(), totals.clone()).prop_map(
+                |((order_id, customer_id), line, (item_count, total_cents, currency))| {
+                    DomainEvent::OrderItemRemoved(OrderItemRemoved {
+                        order_id,
+                        customer_id,
+                        line,
+                        item_count,
+                        total_cents,
+                        currency,
+                    })
+                }
+            ),
+            (ids.clone(), totals.clone()).prop_map(
+                |((order_id, customer_id), (item_count, total_cents, currency))| {
+                    DomainEvent::OrderConfirmed(OrderConfirmed {
+                        order_id,
+                        customer_id,
+                        item_count,
+                        total_cents,
+                        currency,
+                    })
+                }
+            ),
+            (ids.clone(), text, text).prop_map(
+                |((order_id, customer_id), carrier, tracking_number)| {
+                    DomainEvent::OrderShipped(OrderShipped {
+                        order_id,
+                        customer_id,
+                        carrier,
+                        tracking_number,
+                    })
+                }
+            ),
+            ids.clone()
+                .prop_map(
+                    |(order_id, customer_id)| DomainEvent::OrderDelivered(OrderDelivered {
+                        order_id,
+                        customer_id
+                    })
+                ),
+            (
+                ids,
+                text,
+                prop_oneof![Just("pending"), Just("confirmed")],
+                totals
+            )
+                .prop_map(
+                    |(
+                        (order_id, customer_id),
+                        reason,
+                        previous,
+                        (item_count, total_cents, currency),
+                    )| {
+                        DomainEvent::OrderCancelled(OrderCancelled {
+                            order_id,
+                            customer_id,
+                            reason,
+                            previous_status: previous.into(),
+                            item_count,
+                            total_cents,
+                            currency,
+                        })
+                    }
+                ),
+        ]
+    }
+
     fn envelope(event: &DomainEvent) -> EventEnvelope {
-        let DomainEvent::OrderPlaced(placed) = event;
         EventEnvelope {
             event_id: Uuid::now_v7(),
             event_type: event.event_type().to_owned(),
             schema_version: event.schema_version(),
             aggregate_type: event.aggregate_type(),
-            aggregate_id: placed.order_id,
+            aggregate_id: event.aggregate_id(),
             aggregate_version: 1,
-            partition_key: placed.customer_id.to_string(),
-            occurred_at: placed.placed_at,
+            partition_key: event.customer_id().to_string(),
+            occurred_at: Utc::now(),
             correlation_id: Some("req-1".into()),
             causation_id: None,
             data: event.to_data(),
@@ -201,8 +339,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn events_survive_the_wire(placed in order_placed()) {
-            let event = DomainEvent::OrderPlaced(placed);
+        fn events_survive_the_wire(event in any_event()) {
             let sent = envelope(&event);
             let received = EventEnvelope::from_slice(&sent.to_vec()).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(&received, &sent);

@@ -1,7 +1,9 @@
 //! Events emitted by the order aggregate.
 //!
 //! Each event carries everything a consumer needs to update its own view without calling back
-//! into the command service (e.g. [`OrderPlaced`] carries every line and the totals).
+//! into the command service: the customer (the partition key), and for every event that changes
+//! money or lines the order's new totals and currency, so a sales report never needs an earlier
+//! event to interpret a later one.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,4 +64,97 @@ pub struct OrderPlaced {
     pub shipping_address: Option<ShippingAddress>,
     /// When the order was placed (UTC).
     pub placed_at: DateTime<Utc>,
+}
+
+/// `OrderItemAdded` v1: a line was added to a pending order, or the quantity of an existing line
+/// was raised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemAdded {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its customer.
+    pub customer_id: Uuid,
+    /// The line after the change (its `quantity` is the line's new total quantity).
+    pub line: OrderLine,
+    /// Units added by this event.
+    pub quantity_added: u32,
+    /// The order's item count after the change.
+    pub item_count: u64,
+    /// The order's total after the change, minor units.
+    pub total_cents: i64,
+    /// ISO 4217 code of the order.
+    pub currency: String,
+}
+
+/// `OrderItemRemoved` v1: a line was removed from a pending order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItemRemoved {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its customer.
+    pub customer_id: Uuid,
+    /// The removed line as it was.
+    pub line: OrderLine,
+    /// The order's item count after the change.
+    pub item_count: u64,
+    /// The order's total after the change, minor units.
+    pub total_cents: i64,
+    /// ISO 4217 code of the order.
+    pub currency: String,
+}
+
+/// `OrderConfirmed` v1: a pending, non-empty order was confirmed; its lines are now fixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderConfirmed {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its customer.
+    pub customer_id: Uuid,
+    /// Item count of the confirmed order.
+    pub item_count: u64,
+    /// Total of the confirmed order, minor units.
+    pub total_cents: i64,
+    /// ISO 4217 code of the order.
+    pub currency: String,
+}
+
+/// `OrderShipped` v1: a confirmed order was handed to a carrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderShipped {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its customer.
+    pub customer_id: Uuid,
+    /// Carrier name (1–100 characters).
+    pub carrier: String,
+    /// The carrier's tracking number (1–100 characters).
+    pub tracking_number: String,
+}
+
+/// `OrderDelivered` v1: a shipped order reached the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDelivered {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its customer.
+    pub customer_id: Uuid,
+}
+
+/// `OrderCancelled` v1: a pending or confirmed order was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    /// The order.
+    pub order_id: Uuid,
+    /// Its customer.
+    pub customer_id: Uuid,
+    /// Why, as given (1–500 characters).
+    pub reason: String,
+    /// The status it had before: `pending` or `confirmed`.
+    pub previous_status: String,
+    /// Item count of the cancelled order.
+    pub item_count: u64,
+    /// Total of the cancelled order, minor units.
+    pub total_cents: i64,
+    /// ISO 4217 code of the order.
+    pub currency: String,
 }

@@ -1,35 +1,8 @@
 //! Every way a frontend can get `POST /orders` wrong is a clear 4xx problem and writes nothing.
 
-use e2e::{TestApp, order_body};
-use serde_json::{Value, json};
+use e2e::{TestApp, order_body, problem, problem_fields as fields};
+use serde_json::json;
 use uuid::Uuid;
-
-async fn problem(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], status);
-    assert!(
-        body["title"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    body
-}
-
-fn fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_orders_get_problems_naming_the_field_and_change_nothing() {
@@ -100,6 +73,9 @@ async fn bad_orders_get_problems_naming_the_field_and_change_nothing() {
     many["items"][0]["unit_price_cents"] = json!(-1);
     let many = problem(app.place_order(&many).await, 422).await;
     assert_eq!(fields(&many), ["currency", "items[0].unit_price_cents"]);
+
+    let unknown_customer = problem(app.place_order(&order_body(Uuid::now_v7())).await, 422).await;
+    assert_eq!(fields(&unknown_customer), ["customer_id"]);
 
     let oversized = "x".repeat(70 * 1024);
     let too_big = app

@@ -5,7 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod concurrency;
+mod customers;
 mod health;
+mod idempotency;
+mod lifecycle;
 mod orders;
 mod projector;
 mod relay;

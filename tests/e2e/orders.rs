@@ -9,7 +9,7 @@ use uuid::Uuid;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_placed_order_is_visible_in_the_query_service() {
     let app = TestApp::spawn().await;
-    let customer_id = Uuid::now_v7();
+    let customer_id = app.register_customer().await;
 
     let response = app.place_order(&order_body(customer_id)).await;
 
@@ -57,7 +57,7 @@ async fn a_placed_order_is_visible_in_the_query_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_published_keyed_by_customer_with_type_and_version_headers() {
     let app = TestApp::spawn().await;
-    let customer_id = Uuid::now_v7();
+    let customer_id = app.register_customer().await;
     let response = app
         .http
         .post(format!("{}/orders", app.command.url))
@@ -69,8 +69,9 @@ async fn events_are_published_keyed_by_customer_with_type_and_version_headers() 
     assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["x-request-id"], "req-from-frontend-42");
 
-    let messages = app.read_topic(1).await;
-    let message = &messages[0];
+    // The customer's registration, then the order.
+    let messages = app.read_topic(2).await;
+    let message = &messages[1];
     assert_eq!(message.key(), Some(customer_id.to_string().as_bytes()));
     let header = |name: &str| {
         message

@@ -1,14 +1,13 @@
 //! The projector's exactly-once effect: duplicates and replays leave the views unchanged.
 
 use e2e::TestApp;
-use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_events_and_replayed_batches_leave_the_views_unchanged() {
     let mut app = TestApp::spawn().await;
     // One customer, so every event lands in one partition, in order: once a later order is
     // visible, everything before it in the partition has been consumed.
-    let customer_id = Uuid::now_v7();
+    let customer_id = app.register_customer().await;
     let mut orders = Vec::new();
     for _ in 0..3 {
         orders.push(app.place_order_for(customer_id).await);

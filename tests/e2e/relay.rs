@@ -2,6 +2,7 @@
 
 use command_service::store::event_log;
 use e2e::{TestApp, order_placed};
+use rdkafka::message::{Headers, Message};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,4 +60,80 @@ async fn events_committed_without_a_notification_are_published_by_the_fallback_p
     // No NOTIFY, as when a replica crashes between its commit and its notification.
     app.wait_for_order(lost.aggregate_id).await;
     app.wait_for_empty_outbox().await;
+}
+
+/// Relay leader locks held in the write database (the relay's advisory lock key is 0x72656c6179).
+async fn relay_leaders(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND classid = 114 AND objid = 1701601657",
+    )
+    .fetch_one(&app.command_db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_relay_leads_and_a_standby_takes_over_when_it_dies() {
+    let mut app = TestApp::spawn().await;
+    let standby = app.spawn_command_service().await;
+    e2e::wait_for("one relay leader", || async {
+        (relay_leaders(&app).await == 1).then_some(())
+    })
+    .await;
+    let customer = app.register_customer().await;
+    let before = app.place_order_for(customer).await;
+    app.wait_for_order(before).await;
+    assert_eq!(
+        relay_leaders(&app).await,
+        1,
+        "two replicas, one active relay"
+    );
+
+    // The leader crashes; commands now go to the standby.
+    let leader = std::mem::replace(&mut app.command, standby);
+    leader.kill().await;
+    let after = app.place_order_for(customer).await;
+    app.wait_for_order(after).await;
+    app.wait_for_empty_outbox().await;
+    assert_eq!(relay_leaders(&app).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traceparent_becomes_the_correlation_id_and_travels_as_a_kafka_header() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = app
+        .http
+        .post(format!("{}/orders", app.command.url))
+        .header("traceparent", traceparent)
+        .header("x-request-id", "req-7")
+        .json(&e2e::order_body(customer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let messages = app.read_topic(2).await;
+    let placed = &messages[1];
+    let header = |name: &str| {
+        placed
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == name))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    assert_eq!(header("traceparent").as_deref(), Some(traceparent));
+    assert_eq!(
+        header("correlation-id").as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    let envelope: shared_events::EventEnvelope =
+        serde_json::from_slice(placed.payload().unwrap()).unwrap();
+    assert_eq!(
+        envelope.correlation_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(envelope.causation_id.as_deref(), Some("req-7"));
 }

@@ -37,6 +37,13 @@ pub struct Running {
 }
 
 impl Running {
+    /// Stops the service abruptly, as a crash would: its tasks are dropped mid-work and its
+    /// connections closed without any goodbye.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
     /// Stops the service gracefully and waits for it.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -177,12 +184,31 @@ impl TestApp {
     /// Places an order for `customer_id` and returns its id.
     pub async fn place_order_for(&self, customer_id: Uuid) -> Uuid {
         let response = self.place_order(&order_body(customer_id)).await;
-        assert_eq!(response.status(), 201, "placing an order");
-        let body: Value = response.json().await.expect("JSON body");
-        body["order_id"]
-            .as_str()
-            .and_then(|id| id.parse().ok())
-            .expect("order_id in the response")
+        created_id(response, "order_id").await
+    }
+
+    /// `POST {command}{path}` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.command.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// Registers a customer with a unique email address and returns their id.
+    pub async fn register_customer(&self) -> Uuid {
+        let email = format!("{}@example.com", Uuid::now_v7().simple());
+        let body = serde_json::json!({ "name": "Ada Lovelace", "email": email });
+        created_id(self.post("/customers", &body).await, "customer_id").await
+    }
+
+    /// Starts another command service on the same write database and topic.
+    pub async fn spawn_command_service(&self) -> Running {
+        let running = start_command_service(&self.names, &self.topic).await;
+        self.wait_until_ready(&running.url).await;
+        running
     }
 
     /// `GET {query}/orders/{id}`.
@@ -303,6 +329,52 @@ pub fn order_placed(customer_id: Uuid) -> EventEnvelope {
     }
 }
 
+/// The body of a problem response, after checking its status and media type.
+pub async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "status {} is not a problem",
+        response.status()
+    );
+    let actual = response.status();
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(actual, status, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+/// The `field`s of a problem's `errors`.
+pub fn problem_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The id in the body of a 201 response, under `field`.
+pub async fn created_id(response: reqwest::Response, field: &str) -> Uuid {
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON body");
+    assert_eq!(status, 201, "expected 201 Created, got {body}");
+    body[field]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in {body}"))
+}
+
 /// A valid `POST /orders` body for `customer_id` with two lines (2 × 1250 + 1 × 500).
 pub fn order_body(customer_id: Uuid) -> Value {
     serde_json::json!({
@@ -359,6 +431,7 @@ async fn start_command_service(names: &Names, topic: &str) -> Running {
         topic_partitions: 3,
         topic_replication: 1,
         producer_linger: Duration::from_millis(1),
+        idempotency_ttl: Duration::from_secs(3600),
         relay: command_service::relay::RelaySettings {
             batch_size: 100,
             poll_interval: Duration::from_millis(200),

@@ -1,19 +1,28 @@
-//! The application layer: one function per command. Each runs one transaction that loads what
-//! the command needs, lets the domain decide, and saves the new state together with the events.
+//! The application layer: one transaction per command. It loads what the command needs, lets
+//! the domain decide, and saves the new state together with the events and, when the request
+//! carried an `Idempotency-Key`, the response to replay.
 //!
-//! What must be atomic, and why: the state change and its events (with their outbox rows) commit
-//! together or not at all. An accepted command can therefore never lose its events, and an event
-//! can never describe a change that did not happen.
+//! What must be atomic, and why: the state change, its events (with their outbox rows) and the
+//! idempotency record commit together or not at all. An accepted command can therefore never
+//! lose its events, an event never describes a change that did not happen, and a key is
+//! recorded exactly when its command took effect.
+
+mod customers;
+mod orders;
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use shared_events::{AggregateType, DomainEvent, EventEnvelope};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::order::{Order, PlaceOrder};
-use crate::domain::values::OrderId;
+use crate::domain::customer::RegisterCustomer;
+use crate::domain::order::{NewLine, OrderRuleViolation, OrderStatus, PlaceOrder, Shipment};
+use crate::domain::values::{CustomerId, EmailAddress, OrderId, PersonName, Sku, Text};
 use crate::relay::CommitSignal;
 use crate::store;
+use crate::store::idempotency::Recorded;
 
 /// Facts about the request a command came in, carried into its events.
 #[derive(Debug, Clone)]
@@ -24,8 +33,55 @@ pub struct CommandContext {
     pub causation_id: String,
     /// W3C trace context to forward with the events.
     pub traceparent: Option<String>,
-    /// When the command is accepted; every event of the command carries it.
+    /// When the command is accepted; every event and timestamp of the command carries it.
     pub now: DateTime<Utc>,
+}
+
+/// Every command the service accepts.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `POST /customers`.
+    RegisterCustomer(RegisterCustomer),
+    /// `POST /customers/{id}/rename`.
+    RenameCustomer(CustomerId, PersonName),
+    /// `POST /customers/{id}/change-email`.
+    ChangeCustomerEmail(CustomerId, EmailAddress),
+    /// `POST /orders`.
+    PlaceOrder(PlaceOrder),
+    /// `POST /orders/{id}/items`.
+    AddOrderItem(OrderId, NewLine),
+    /// `DELETE /orders/{id}/items/{sku}`.
+    RemoveOrderItem(OrderId, Sku),
+    /// `POST /orders/{id}/confirm`.
+    ConfirmOrder(OrderId),
+    /// `POST /orders/{id}/ship`.
+    ShipOrder(OrderId, Shipment),
+    /// `POST /orders/{id}/deliver`.
+    DeliverOrder(OrderId),
+    /// `POST /orders/{id}/cancel`.
+    CancelOrder(OrderId, Text),
+}
+
+/// A command with its preconditions and request facts.
+#[derive(Debug, Clone)]
+pub struct CommandRequest {
+    /// What to do.
+    pub command: Command,
+    /// `If-Match`: the versions the client expects the aggregate to be at; `None` for any.
+    pub expected_versions: Option<Vec<i64>>,
+    /// Correlation and time.
+    pub ctx: CommandContext,
+    /// The `Idempotency-Key` and the request's fingerprint, when the client sent a key.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// An `Idempotency-Key` with the fingerprint of the request that carries it.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The key as sent.
+    pub key: String,
+    /// Method, path, preconditions and body of the request; a retry must match it exactly.
+    pub fingerprint: Vec<u8>,
 }
 
 /// A command that was accepted and committed.
@@ -37,17 +93,73 @@ pub struct Accepted {
     pub version: i64,
 }
 
-/// Why a command was not accepted.
+/// How a request was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The command ran now; this is its response.
+    Executed(Recorded),
+    /// The key was used before with the same request; this is the first response again.
+    Replayed(Recorded),
+}
+
+/// Why a command was not accepted. Nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
+    /// No aggregate with this id.
+    #[error("no {} with id {id}", aggregate.as_str())]
+    NotFound {
+        /// Its kind.
+        aggregate: AggregateType,
+        /// The id asked for.
+        id: Uuid,
+    },
+    /// `If-Match` named other versions than the current one.
+    #[error("expected version {expected:?}, but it is at {current}")]
+    VersionMismatch {
+        /// What the client sent.
+        expected: Vec<i64>,
+        /// The aggregate's current version.
+        current: i64,
+    },
+    /// The order's state does not allow the command.
+    #[error("{violation}")]
+    OrderRule {
+        /// The rule.
+        violation: OrderRuleViolation,
+        /// The order's status when the command was refused.
+        status: OrderStatus,
+        /// Its version then.
+        version: i64,
+    },
+    /// The order names a customer that is not registered.
+    #[error("no customer with id {0}")]
+    UnknownCustomer(Uuid),
+    /// Another customer has this email address.
+    #[error("the email address is taken by another customer")]
+    EmailTaken,
+    /// Another transaction wrote the same aggregate version first (caught by the database).
+    #[error("the aggregate was changed concurrently")]
+    ConcurrentModification,
+    /// A request with this `Idempotency-Key` is still running.
+    #[error("a request with this Idempotency-Key is still in progress")]
+    IdempotencyKeyInUse,
+    /// This `Idempotency-Key` was used with another request.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
     /// Anything the caller did not cause (database down, bug); logged, answered with a bare 500.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for CommandError {
-    fn from(e: sqlx::Error) -> Self {
-        CommandError::Unexpected(e.into())
+    fn from(error: sqlx::Error) -> Self {
+        if store::violates(&error, store::customers::EMAIL_UNIQUE) {
+            CommandError::EmailTaken
+        } else if store::violates(&error, store::event_log::ONE_EVENT_PER_VERSION) {
+            CommandError::ConcurrentModification
+        } else {
+            CommandError::Unexpected(error.into())
+        }
     }
 }
 
@@ -56,69 +168,140 @@ impl From<sqlx::Error> for CommandError {
 pub struct Commands {
     pool: PgPool,
     committed: CommitSignal,
+    idempotency_ttl: Duration,
 }
 
 impl Commands {
-    /// Commands on `pool`, ringing `committed` after each commit so the relay publishes at once.
-    pub fn new(pool: PgPool, committed: CommitSignal) -> Self {
-        Commands { pool, committed }
+    /// Commands on `pool`, ringing `committed` after each commit so the relay publishes at once;
+    /// idempotency records are kept for `idempotency_ttl`.
+    pub fn new(pool: PgPool, committed: CommitSignal, idempotency_ttl: Duration) -> Self {
+        Commands {
+            pool,
+            committed,
+            idempotency_ttl,
+        }
     }
 
-    /// Places a new order.
-    pub async fn place_order(
+    /// Runs `request` in one transaction and answers with `render(accepted)`, or replays the
+    /// recorded answer of an earlier request with the same idempotency key.
+    pub async fn execute(
         &self,
-        command: PlaceOrder,
-        ctx: &CommandContext,
-    ) -> Result<Accepted, CommandError> {
-        let id = OrderId(Uuid::now_v7());
-        let events = Order::place(id, &command, ctx.now);
-        let order = Order::apply_all(None, &events)
-            .ok_or_else(|| anyhow::anyhow!("placing order {id} produced no order"))?;
-        let envelopes = envelopes(
-            AggregateType::Order,
-            id.0,
-            command.customer_id.0,
-            0,
-            &events,
-            ctx,
-        );
-
+        request: CommandRequest,
+        render: impl FnOnce(&Accepted) -> Recorded,
+    ) -> Result<Outcome, CommandError> {
         let mut tx = self.pool.begin().await?;
-        store::orders::insert(&mut tx, &order).await?;
-        store::event_log::append(&mut tx, &envelopes, ctx.traceparent.as_deref()).await?;
+        if let Some(idempotency) = &request.idempotency {
+            if !store::idempotency::try_lock(&mut tx, &idempotency.key).await? {
+                return Err(CommandError::IdempotencyKeyInUse);
+            }
+            if let Some(record) = store::idempotency::find(&mut tx, &idempotency.key).await? {
+                return if record.request == idempotency.fingerprint {
+                    Ok(Outcome::Replayed(record.response))
+                } else {
+                    Err(CommandError::IdempotencyKeyReused)
+                };
+            }
+        }
+        let accepted = dispatch(&mut tx, &request).await?;
+        let response = render(&accepted);
+        if let Some(idempotency) = &request.idempotency {
+            store::idempotency::record(
+                &mut tx,
+                &idempotency.key,
+                &idempotency.fingerprint,
+                &response,
+                self.idempotency_ttl,
+            )
+            .await?;
+        }
         tx.commit().await?;
         self.committed.ring();
+        Ok(Outcome::Executed(response))
+    }
 
-        Ok(Accepted {
-            aggregate_id: id.0,
-            version: order.version,
-        })
+    /// The audit trail of one aggregate: its events above `after_version`, oldest first.
+    pub async fn history(
+        &self,
+        aggregate_type: AggregateType,
+        id: Uuid,
+        after_version: i64,
+        limit: i64,
+    ) -> Result<Vec<EventEnvelope>, CommandError> {
+        Ok(store::event_log::history(&self.pool, aggregate_type, id, after_version, limit).await?)
     }
 }
 
-/// Wraps the events of one command on one aggregate, numbering them from `version_before + 1`.
-fn envelopes(
-    aggregate_type: AggregateType,
+async fn dispatch(
+    tx: &mut PgConnection,
+    request: &CommandRequest,
+) -> Result<Accepted, CommandError> {
+    let expected = request.expected_versions.as_deref();
+    let ctx = &request.ctx;
+    match &request.command {
+        Command::RegisterCustomer(command) => customers::register(tx, command, ctx).await,
+        Command::RenameCustomer(id, name) => {
+            customers::change(tx, *id, expected, ctx, |c| c.rename(name)).await
+        }
+        Command::ChangeCustomerEmail(id, email) => {
+            customers::change(tx, *id, expected, ctx, |c| c.change_email(email)).await
+        }
+        Command::PlaceOrder(command) => orders::place(tx, command, ctx).await,
+        Command::AddOrderItem(id, line) => {
+            orders::change(tx, *id, expected, ctx, |o| o.add_item(line)).await
+        }
+        Command::RemoveOrderItem(id, sku) => {
+            orders::change(tx, *id, expected, ctx, |o| o.remove_item(sku)).await
+        }
+        Command::ConfirmOrder(id) => orders::change(tx, *id, expected, ctx, |o| o.confirm()).await,
+        Command::ShipOrder(id, shipment) => {
+            orders::change(tx, *id, expected, ctx, |o| o.ship(shipment)).await
+        }
+        Command::DeliverOrder(id) => orders::change(tx, *id, expected, ctx, |o| o.deliver()).await,
+        Command::CancelOrder(id, reason) => {
+            orders::change(tx, *id, expected, ctx, |o| o.cancel(reason)).await
+        }
+    }
+}
+
+/// Refuses the command when the client expected other versions than `current`.
+fn check_expected(expected: Option<&[i64]>, current: i64) -> Result<(), CommandError> {
+    match expected {
+        Some(versions) if !versions.contains(&current) => Err(CommandError::VersionMismatch {
+            expected: versions.to_vec(),
+            current,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Appends the events of one command on one aggregate, numbered from `version_before + 1`,
+/// and returns the accepted version.
+async fn append(
+    tx: &mut PgConnection,
     aggregate_id: Uuid,
-    customer_id: Uuid,
     version_before: i64,
     events: &[DomainEvent],
     ctx: &CommandContext,
-) -> Vec<EventEnvelope> {
-    (version_before + 1..)
+) -> Result<Accepted, CommandError> {
+    let envelopes: Vec<EventEnvelope> = (version_before + 1..)
         .zip(events)
         .map(|(version, event)| EventEnvelope {
             event_id: Uuid::now_v7(),
             event_type: event.event_type().to_owned(),
             schema_version: event.schema_version(),
-            aggregate_type,
+            aggregate_type: event.aggregate_type(),
             aggregate_id,
             aggregate_version: version,
-            partition_key: customer_id.to_string(),
+            partition_key: event.customer_id().to_string(),
             occurred_at: ctx.now,
             correlation_id: Some(ctx.correlation_id.clone()),
             causation_id: Some(ctx.causation_id.clone()),
             data: event.to_data(),
         })
-        .collect()
+        .collect();
+    store::event_log::append(tx, &envelopes, ctx.traceparent.as_deref()).await?;
+    Ok(Accepted {
+        aggregate_id,
+        version: version_before + i64::try_from(events.len()).unwrap_or(i64::MAX),
+    })
 }

@@ -3,5 +3,6 @@
 //! Pure code: no database, no HTTP, no clock (callers pass `now`). Input arrives here already
 //! parsed into the value types of [`values`], so an invalid SKU or quantity cannot reach a rule.
 
+pub mod customer;
 pub mod order;
 pub mod values;

@@ -185,6 +185,79 @@ const ISO_4217: &[&str] = &[
     "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
 ];
 
+/// A person's full name: 1–200 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    /// Parses a name.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        bounded_text(raw, 1, 200).map(PersonName)
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address: `local@domain`, at most 254 characters, a local part of at most 64, a
+/// domain of dot-separated labels of letters, digits and hyphens with at least one dot. Stored
+/// as given (trimmed); uniqueness is case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    /// Parses an address.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let email = raw.trim();
+        let refuse = || invalid("must be an email address such as ada@example.com");
+        let (local, domain) = email.rsplit_once('@').ok_or_else(refuse)?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let domain_ok = domain.contains('.') && domain.split('.').all(label_ok);
+        if email.len() > 254 || !local_ok || !domain_ok {
+            return Err(refuse());
+        }
+        Ok(EmailAddress(email.to_owned()))
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text of a command (a carrier, a tracking number, a cancellation reason): trimmed, no
+/// control characters, 1 to `max` characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text(String);
+
+impl Text {
+    /// Parses text of at most `max` characters.
+    pub fn parse(raw: &str, max: usize) -> Result<Self, Invalid> {
+        bounded_text(raw, 1, max).map(Text)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A postal address to ship to. Every part is bounded text; the country is ISO 3166-1 alpha-2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShippingAddress {
@@ -295,6 +368,33 @@ mod tests {
         assert!(UnitPrice::parse(-1).is_err());
         assert!(UnitPrice::parse(0).is_ok());
         assert!(UnitPrice::parse(UnitPrice::MAX_CENTS + 1).is_err());
+    }
+
+    #[test]
+    fn email_addresses_are_checked() {
+        for good in [
+            "ada@example.com",
+            "a.b+tag@mail.example.co.uk",
+            "  X_Y@Ex-Ample.org ",
+        ] {
+            assert!(EmailAddress::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@exa_mple.com",
+            "ada@-x.com",
+            ".a@x.com",
+            "a..b@x.com",
+            "ada@x..com",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad}");
+        }
+        assert!(EmailAddress::parse(&format!("{}@x.com", "a".repeat(65))).is_err());
     }
 
     #[test]

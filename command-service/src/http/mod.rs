@@ -1,18 +1,27 @@
 //! The command service's REST API: task-based commands in, `{id, version}` plus `ETag` and
-//! `X-Consistency-Token` out, problem+json for every error.
+//! `X-Consistency-Token` out, problem+json for every error; and the audit trail of each
+//! aggregate.
 
-mod context;
+mod customers;
 mod error;
+mod fields;
+mod history;
 mod orders;
+mod request;
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
+use platform::problem::{FieldError, Problem};
 use rdkafka::producer::{FutureProducer, Producer};
+use shared_events::AggregateType;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::commands::Commands;
+
+pub use request::{CONSISTENCY_TOKEN, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -38,11 +47,35 @@ impl std::fmt::Debug for AppState {
 /// All routes, wrapped in the shared HTTP edge.
 pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
     let routes = Router::new()
-        .route("/orders", post(orders::place_order))
+        .route("/customers", post(customers::register))
+        .route("/customers/{id}/rename", post(customers::rename))
+        .route(
+            "/customers/{id}/change-email",
+            post(customers::change_email),
+        )
+        .route("/customers/{id}/events", get(history::customer_events))
+        .route("/orders", post(orders::place))
+        .route("/orders/{id}/items", post(orders::add_item))
+        .route("/orders/{id}/items/{sku}", delete(orders::remove_item))
+        .route("/orders/{id}/confirm", post(orders::confirm))
+        .route("/orders/{id}/ship", post(orders::ship))
+        .route("/orders/{id}/deliver", post(orders::deliver))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/events", get(history::order_events))
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
     platform::http::edge(routes, body_limit_bytes)
+}
+
+/// The id in a path; an id that is not a UUID names no aggregate, so it is a 404.
+fn path_id(raw: &str, aggregate: AggregateType) -> Result<Uuid, Problem> {
+    Uuid::try_parse(raw).map_err(|_| error::not_found(aggregate, raw))
+}
+
+/// A 422 listing `errors`.
+fn invalid(errors: Vec<FieldError>) -> Problem {
+    Problem::validation(errors)
 }
 
 /// Ready when the write database answers and the broker has the topic.

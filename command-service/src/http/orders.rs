@@ -1,25 +1,26 @@
-//! Order commands: the request bodies, their parsing into domain commands, and the handlers.
+//! Order commands: request bodies, their parsing into domain commands, and the handlers.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use platform::http::Json;
-use platform::problem::{FieldError, Problem};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use platform::problem::Problem;
 use serde::Deserialize;
-use shared_events::ConsistencyToken;
+use shared_events::AggregateType;
 
-use super::AppState;
-use crate::commands::{Accepted, CommandContext, CommandError};
-use crate::domain::order::{Lines, LinesError, NewLine, PlaceOrder};
+use super::fields::Fields;
+use super::request::{Answer, CommandInput, run};
+use super::{AppState, invalid, path_id};
+use crate::commands::Command;
+use crate::domain::order::{Lines, LinesError, NewLine, PlaceOrder, Shipment};
 use crate::domain::values::{
-    Currency, CustomerId, Invalid, ProductName, Quantity, ShippingAddress, Sku, UnitPrice,
+    Currency, CustomerId, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku, Text,
+    UnitPrice,
 };
-
-/// `X-Consistency-Token`: hand it to the query service to read your own write.
-pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
 
 /// Currency of orders placed without one.
 const DEFAULT_CURRENCY: &str = "EUR";
+const CHANGED: Answer = Answer::Changed {
+    id_field: "order_id",
+};
 
 /// Body of `POST /orders`. Fields are read loosely (strings, wide integers) so that every
 /// mistake is reported by field with a readable message instead of a serde error.
@@ -34,7 +35,7 @@ pub struct PlaceOrderRequest {
     shipping_address: Option<AddressRequest>,
 }
 
-/// One line of an order request.
+/// One line: in `POST /orders` items, and the body of `POST /orders/{id}/items`.
 #[derive(Debug, Deserialize)]
 pub struct ItemRequest {
     sku: String,
@@ -53,31 +54,21 @@ pub struct AddressRequest {
     country: String,
 }
 
-/// Collects field errors while parsing, so one response lists every invalid field.
-#[derive(Default)]
-struct Fields(Vec<FieldError>);
+/// Body of `POST /orders/{id}/ship`.
+#[derive(Debug, Deserialize)]
+pub struct ShipRequest {
+    carrier: String,
+    tracking_number: String,
+}
 
-impl Fields {
-    fn check<T>(
-        &mut self,
-        field: impl FnOnce() -> String,
-        parsed: Result<T, Invalid>,
-    ) -> Option<T> {
-        parsed
-            .map_err(|Invalid(message)| self.0.push(FieldError::new(field(), message)))
-            .ok()
-    }
-
-    fn finish<T>(self, value: Option<T>) -> Result<T, Vec<FieldError>> {
-        match value {
-            Some(value) if self.0.is_empty() => Ok(value),
-            _ => Err(self.0),
-        }
-    }
+/// Body of `POST /orders/{id}/cancel`.
+#[derive(Debug, Deserialize)]
+pub struct CancelRequest {
+    reason: String,
 }
 
 impl TryFrom<PlaceOrderRequest> for PlaceOrder {
-    type Error = Vec<FieldError>;
+    type Error = Vec<platform::problem::FieldError>;
 
     fn try_from(request: PlaceOrderRequest) -> Result<Self, Self::Error> {
         let mut fields = Fields::default();
@@ -93,7 +84,7 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
             .items
             .iter()
             .enumerate()
-            .map(|(i, item)| parse_line(&mut fields, &format!("items[{i}]"), item))
+            .map(|(i, item)| parse_line(&mut fields, &format!("items[{i}]."), item))
             .collect();
         let lines = lines
             .into_iter()
@@ -101,11 +92,14 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
             .and_then(|lines| {
                 Lines::new(lines)
                     .map_err(|error| match error {
-                        LinesError::TooMany(Invalid(m)) => {
-                            fields.0.push(FieldError::new("items", m))
-                        }
+                        LinesError::TooMany(Invalid(m)) => fields
+                            .0
+                            .push(platform::problem::FieldError::new("items", m)),
                         LinesError::DuplicateSku(i, Invalid(m)) => {
-                            fields.0.push(FieldError::new(format!("items[{i}].sku"), m));
+                            fields.0.push(platform::problem::FieldError::new(
+                                format!("items[{i}].sku"),
+                                m,
+                            ));
                         }
                     })
                     .ok()
@@ -126,15 +120,15 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
     }
 }
 
-fn parse_line(fields: &mut Fields, path: &str, item: &ItemRequest) -> Option<NewLine> {
-    let sku = fields.check(|| format!("{path}.sku"), Sku::parse(&item.sku));
-    let name = fields.check(|| format!("{path}.name"), ProductName::parse(&item.name));
+fn parse_line(fields: &mut Fields, prefix: &str, item: &ItemRequest) -> Option<NewLine> {
+    let sku = fields.check(|| format!("{prefix}sku"), Sku::parse(&item.sku));
+    let name = fields.check(|| format!("{prefix}name"), ProductName::parse(&item.name));
     let quantity = fields.check(
-        || format!("{path}.quantity"),
+        || format!("{prefix}quantity"),
         Quantity::parse(item.quantity),
     );
     let unit_price = fields.check(
-        || format!("{path}.unit_price_cents"),
+        || format!("{prefix}unit_price_cents"),
         UnitPrice::parse(item.unit_price_cents),
     );
     Some(NewLine {
@@ -168,49 +162,99 @@ fn parse_address(fields: &mut Fields, a: &AddressRequest) -> Option<ShippingAddr
 }
 
 /// `POST /orders`: 201 with `Location`, `ETag` and `X-Consistency-Token`.
-pub async fn place_order(
+pub async fn place(
     State(state): State<AppState>,
-    ctx: CommandContext,
-    Json(request): Json<PlaceOrderRequest>,
-) -> Result<Response, Response> {
-    let command = PlaceOrder::try_from(request)
-        .map_err(|errors| Problem::validation(errors).into_response())?;
-    let accepted = state
-        .commands
-        .place_order(command, &ctx)
-        .await
-        .map_err(CommandError::into_response)?;
-    let location = format!("/orders/{}", accepted.aggregate_id);
-    Ok(accepted_response(
-        StatusCode::CREATED,
-        "order_id",
-        accepted,
-        Some(&location),
-    ))
+    input: CommandInput,
+) -> Result<Response, Problem> {
+    let command = PlaceOrder::try_from(input.json::<PlaceOrderRequest>()?).map_err(invalid)?;
+    let answer = Answer::Created {
+        id_field: "order_id",
+        collection: "/orders",
+    };
+    Ok(run(&state, input, Command::PlaceOrder(command), answer).await)
 }
 
-/// The answer to an accepted command: `{"<id_field>": id, "version": n}`, `ETag: "n"` and the
-/// consistency token; `Location` for creations.
-fn accepted_response(
-    status: StatusCode,
-    id_field: &str,
-    accepted: Accepted,
-    location: Option<&str>,
-) -> Response {
-    let body = serde_json::json!({ id_field: accepted.aggregate_id, "version": accepted.version });
-    let token = ConsistencyToken {
-        aggregate_id: accepted.aggregate_id,
-        version: accepted.version,
-    };
-    let mut headers = HeaderMap::new();
-    let etag = format!("\"{}\"", accepted.version);
-    for (name, value) in [(header::ETAG, etag), (CONSISTENCY_TOKEN, token.to_string())] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
-        headers.insert(header::LOCATION, location);
-    }
-    (status, headers, axum::Json(body)).into_response()
+/// `POST /orders/{id}/items`: adds a line, or raises the quantity of the line with that SKU.
+pub async fn add_item(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, Problem> {
+    let id = OrderId(path_id(&id, AggregateType::Order)?);
+    let item: ItemRequest = input.json()?;
+    let mut fields = Fields::default();
+    let line = parse_line(&mut fields, "", &item);
+    let line = fields.finish(line).map_err(invalid)?;
+    Ok(run(&state, input, Command::AddOrderItem(id, line), CHANGED).await)
+}
+
+/// `DELETE /orders/{id}/items/{sku}`: removes the line with that SKU.
+pub async fn remove_item(
+    State(state): State<AppState>,
+    Path((id, sku)): Path<(String, String)>,
+    input: CommandInput,
+) -> Result<Response, Problem> {
+    let id = OrderId(path_id(&id, AggregateType::Order)?);
+    let mut fields = Fields::default();
+    let sku = fields.check(|| "sku".into(), Sku::parse(&sku));
+    let sku = fields.finish(sku).map_err(invalid)?;
+    Ok(run(&state, input, Command::RemoveOrderItem(id, sku), CHANGED).await)
+}
+
+/// `POST /orders/{id}/confirm`.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, Problem> {
+    let id = OrderId(path_id(&id, AggregateType::Order)?);
+    Ok(run(&state, input, Command::ConfirmOrder(id), CHANGED).await)
+}
+
+/// `POST /orders/{id}/ship` with `{carrier, tracking_number}`.
+pub async fn ship(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, Problem> {
+    let id = OrderId(path_id(&id, AggregateType::Order)?);
+    let request: ShipRequest = input.json()?;
+    let mut fields = Fields::default();
+    let carrier = fields.check(|| "carrier".into(), Text::parse(&request.carrier, 100));
+    let tracking_number = fields.check(
+        || "tracking_number".into(),
+        Text::parse(&request.tracking_number, 100),
+    );
+    let shipment = carrier
+        .zip(tracking_number)
+        .map(|(carrier, tracking_number)| Shipment {
+            carrier,
+            tracking_number,
+        });
+    let shipment = fields.finish(shipment).map_err(invalid)?;
+    Ok(run(&state, input, Command::ShipOrder(id, shipment), CHANGED).await)
+}
+
+/// `POST /orders/{id}/deliver`.
+pub async fn deliver(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, Problem> {
+    let id = OrderId(path_id(&id, AggregateType::Order)?);
+    Ok(run(&state, input, Command::DeliverOrder(id), CHANGED).await)
+}
+
+/// `POST /orders/{id}/cancel` with `{reason}`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: CommandInput,
+) -> Result<Response, Problem> {
+    let id = OrderId(path_id(&id, AggregateType::Order)?);
+    let request: CancelRequest = input.json()?;
+    let mut fields = Fields::default();
+    let reason = fields.check(|| "reason".into(), Text::parse(&request.reason, 500));
+    let reason = fields.finish(reason).map_err(invalid)?;
+    Ok(run(&state, input, Command::CancelOrder(id, reason), CHANGED).await)
 }

@@ -6,7 +6,8 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use shared_events::EventEnvelope;
+use shared_events::{AggregateType, EventEnvelope};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -20,6 +21,9 @@ pub struct PendingEvent {
     /// W3C trace context of the request that caused it.
     pub traceparent: Option<String>,
 }
+
+/// The unique constraint that allows one event per aggregate version.
+pub const ONE_EVENT_PER_VERSION: &str = "event_log_one_event_per_version";
 
 /// Appends `events` to the log and the outbox, in order. The unique (aggregate, version)
 /// constraint refuses a version that another transaction appended first.
@@ -95,29 +99,33 @@ pub async fn pending(conn: &mut PgConnection, limit: i64) -> anyhow::Result<Vec<
     .fetch_all(conn)
     .await
     .context("read the outbox")?;
-    rows.into_iter()
+    rows.iter()
         .map(|row| {
-            let schema_version: i32 = row.try_get("schema_version")?;
-            let aggregate_type: String = row.try_get("aggregate_type")?;
             Ok(PendingEvent {
                 position: row.try_get("position")?,
                 traceparent: row.try_get("traceparent")?,
-                envelope: EventEnvelope {
-                    event_id: row.try_get::<Uuid, _>("event_id")?,
-                    event_type: row.try_get("event_type")?,
-                    schema_version: u32::try_from(schema_version).context("schema_version")?,
-                    aggregate_type: aggregate_type.parse()?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    aggregate_version: row.try_get("aggregate_version")?,
-                    partition_key: row.try_get("partition_key")?,
-                    occurred_at: row.try_get("occurred_at")?,
-                    correlation_id: row.try_get("correlation_id")?,
-                    causation_id: row.try_get("causation_id")?,
-                    data: row.try_get("data")?,
-                },
+                envelope: envelope(row)?,
             })
         })
         .collect()
+}
+
+fn envelope(row: &PgRow) -> anyhow::Result<EventEnvelope> {
+    let schema_version: i32 = row.try_get("schema_version")?;
+    let aggregate_type: String = row.try_get("aggregate_type")?;
+    Ok(EventEnvelope {
+        event_id: row.try_get::<Uuid, _>("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(schema_version).context("schema_version")?,
+        aggregate_type: aggregate_type.parse()?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        aggregate_version: row.try_get("aggregate_version")?,
+        partition_key: row.try_get("partition_key")?,
+        occurred_at: row.try_get("occurred_at")?,
+        correlation_id: row.try_get("correlation_id")?,
+        causation_id: row.try_get("causation_id")?,
+        data: row.try_get("data")?,
+    })
 }
 
 /// Removes published events from the outbox.
@@ -128,4 +136,31 @@ pub async fn mark_published(conn: &mut PgConnection, positions: &[i64]) -> anyho
         .await
         .context("mark events published")?;
     Ok(())
+}
+
+/// The events of one aggregate with versions above `after_version`, oldest first, at most
+/// `limit`.
+pub async fn history(
+    pool: &sqlx::PgPool,
+    aggregate_type: AggregateType,
+    aggregate_id: Uuid,
+    after_version: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<EventEnvelope>> {
+    let rows = sqlx::query(
+        "SELECT event_id, event_type, schema_version, aggregate_type, aggregate_id, aggregate_version,
+                partition_key, occurred_at, correlation_id, causation_id, data
+         FROM event_log
+         WHERE aggregate_id = $1 AND aggregate_type = $2 AND aggregate_version > $3
+         ORDER BY aggregate_version
+         LIMIT $4",
+    )
+    .bind(aggregate_id)
+    .bind(aggregate_type.as_str())
+    .bind(after_version)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("read the event history")?;
+    rows.iter().map(envelope).collect()
 }

@@ -1,8 +1,14 @@
 //! The orders and order_items tables: the current state of each order.
 
-use sqlx::PgConnection;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use shared_events::order::{OrderLine, ShippingAddress};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
 
-use crate::domain::order::Order;
+use crate::domain::order::{Order, OrderStatus};
+use crate::domain::values::{CustomerId, OrderId};
 
 /// Inserts a newly placed order and its lines.
 pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
@@ -14,12 +20,107 @@ pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Er
     .bind(order.customer_id.0)
     .bind(order.status.as_str())
     .bind(&order.currency)
-    .bind(order.shipping_address.as_ref().map(sqlx::types::Json))
+    .bind(order.shipping_address.as_ref().map(Json))
     .bind(order.version)
     .bind(order.placed_at)
     .execute(&mut *tx)
     .await?;
     insert_lines(tx, order).await
+}
+
+/// Loads an order and locks its row until the transaction ends, so commands on one order run
+/// one after the other. `FOR NO KEY UPDATE` still lets other transactions reference the row.
+///
+/// The lines are read in a second statement, after the lock is held: under READ COMMITTED a
+/// statement that waited for the lock sees the locked row's new version but reads everything
+/// else from the snapshot taken before it waited, which would be the previous command's lines.
+pub async fn load_for_update(tx: &mut PgConnection, id: OrderId) -> anyhow::Result<Option<Order>> {
+    let Some(row) = sqlx::query(
+        "SELECT customer_id, status, currency, shipping_address, carrier, tracking_number,
+                cancellation_reason, version, placed_at
+         FROM orders WHERE id = $1
+         FOR NO KEY UPDATE",
+    )
+    .bind(id.0)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("lock order")?
+    else {
+        return Ok(None);
+    };
+    let lines: Vec<(String, String, i32, i64)> = sqlx::query_as(
+        "SELECT sku, name, quantity, unit_price_cents FROM order_items WHERE order_id = $1 ORDER BY line_no",
+    )
+    .bind(id.0)
+    .fetch_all(&mut *tx)
+    .await
+    .context("load order lines")?;
+    let status: String = row.try_get("status")?;
+    let carrier: Option<String> = row.try_get("carrier")?;
+    let tracking_number: Option<String> = row.try_get("tracking_number")?;
+    Ok(Some(Order {
+        id,
+        customer_id: CustomerId(row.try_get::<Uuid, _>("customer_id")?),
+        status: OrderStatus::parse(&status).with_context(|| format!("stored status {status:?}"))?,
+        currency: row.try_get("currency")?,
+        lines: lines
+            .into_iter()
+            .map(|(sku, name, quantity, unit_price_cents)| {
+                let quantity = u32::try_from(quantity).context("stored quantity")?;
+                Ok(OrderLine {
+                    sku,
+                    name,
+                    quantity,
+                    unit_price_cents,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        shipping_address: row
+            .try_get::<Option<Json<ShippingAddress>>, _>("shipping_address")?
+            .map(|j| j.0),
+        shipment: carrier.zip(tracking_number),
+        cancellation_reason: row.try_get("cancellation_reason")?,
+        version: row.try_get("version")?,
+        placed_at: row.try_get::<DateTime<Utc>, _>("placed_at")?,
+    }))
+}
+
+/// Writes the order's new state over `previous_version`. Returns false when the stored version
+/// was not `previous_version` (another transaction changed it), in which case nothing was
+/// written.
+pub async fn update(
+    tx: &mut PgConnection,
+    previous_version: i64,
+    order: &Order,
+    now: DateTime<Utc>,
+    lines_changed: bool,
+) -> Result<bool, sqlx::Error> {
+    let (carrier, tracking_number) = order.shipment.clone().unzip();
+    let updated = sqlx::query(
+        "UPDATE orders SET status = $3, shipping_address = $4, carrier = $5, tracking_number = $6,
+                           cancellation_reason = $7, version = $8, updated_at = $9
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(order.id.0)
+    .bind(previous_version)
+    .bind(order.status.as_str())
+    .bind(order.shipping_address.as_ref().map(Json))
+    .bind(carrier)
+    .bind(tracking_number)
+    .bind(&order.cancellation_reason)
+    .bind(order.version)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 1 && lines_changed {
+        sqlx::query("DELETE FROM order_items WHERE order_id = $1")
+            .bind(order.id.0)
+            .execute(&mut *tx)
+            .await?;
+        insert_lines(tx, order).await?;
+    }
+    Ok(updated == 1)
 }
 
 async fn insert_lines(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
@@ -29,11 +130,11 @@ async fn insert_lines(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::
     let line_no: Vec<i32> = (0..).take(order.lines.len()).collect();
     let sku: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
     let name: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
-    let quantity: Vec<i32> = order.lines.iter().map(|l| l.quantity as i32).collect();
+    let quantity: Vec<i64> = order.lines.iter().map(|l| i64::from(l.quantity)).collect();
     let price: Vec<i64> = order.lines.iter().map(|l| l.unit_price_cents).collect();
     sqlx::query(
         "INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price_cents)
-         SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::int[], $6::bigint[])",
+         SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])",
     )
     .bind(order.id.0)
     .bind(line_no)

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared_events::order::ShippingAddress;
-use shared_events::{DomainEvent, EventEnvelope};
+use shared_events::order::{OrderLine, ShippingAddress};
+use shared_events::{AggregateType, DomainEvent, EventEnvelope};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -51,54 +51,114 @@ pub struct OrderDetail {
     pub total_cents: i64,
     /// Where to ship, if known.
     pub shipping_address: Option<ShippingAddress>,
+    /// Carrier, once shipped.
+    pub carrier: Option<String>,
+    /// Tracking number, once shipped.
+    pub tracking_number: Option<String>,
+    /// Why it was cancelled, once cancelled.
+    pub cancellation_reason: Option<String>,
     /// Version of the order this document reflects.
     pub version: i64,
     /// When the order was placed.
     pub created_at: DateTime<Utc>,
+    /// When it was confirmed.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// When it was shipped.
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// When it was delivered.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
     /// When the last event was applied (the event's time, not the projector's).
     pub updated_at: DateTime<Utc>,
 }
 
+impl ItemView {
+    fn of(line: &OrderLine) -> ItemView {
+        ItemView {
+            sku: line.sku.clone(),
+            name: line.name.clone(),
+            quantity: line.quantity,
+            unit_price_cents: line.unit_price_cents,
+            line_total_cents: line.line_total_cents(),
+        }
+    }
+}
+
 impl OrderDetail {
-    /// The document after `event`. Events of other aggregates leave it as it is.
+    /// The document after `event`. Events of other orders or of customers leave it as it is;
+    /// an order event before the order's `OrderPlaced` (impossible in version order) too.
     pub fn apply(
         view: Option<OrderDetail>,
         envelope: &EventEnvelope,
         event: &DomainEvent,
     ) -> Option<OrderDetail> {
-        match (view, event) {
-            (_, DomainEvent::OrderPlaced(placed)) => Some(OrderDetail {
+        let at = envelope.occurred_at;
+        if let DomainEvent::OrderPlaced(placed) = event {
+            return Some(OrderDetail {
                 order_id: placed.order_id,
                 customer_id: placed.customer_id,
                 status: "pending".into(),
                 currency: placed.currency.clone(),
-                items: placed
-                    .items
-                    .iter()
-                    .map(|l| ItemView {
-                        sku: l.sku.clone(),
-                        name: l.name.clone(),
-                        quantity: l.quantity,
-                        unit_price_cents: l.unit_price_cents,
-                        line_total_cents: l.line_total_cents(),
-                    })
-                    .collect(),
+                items: placed.items.iter().map(ItemView::of).collect(),
                 item_count: placed.item_count,
                 total_cents: placed.total_cents,
                 shipping_address: placed.shipping_address.clone(),
+                carrier: None,
+                tracking_number: None,
+                cancellation_reason: None,
                 version: envelope.aggregate_version,
                 created_at: placed.placed_at,
-                updated_at: envelope.occurred_at,
-            }),
+                confirmed_at: None,
+                shipped_at: None,
+                delivered_at: None,
+                cancelled_at: None,
+                updated_at: at,
+            });
         }
+        let mut view = view?;
+        match event {
+            DomainEvent::OrderItemAdded(e) => {
+                match view.items.iter_mut().find(|i| i.sku == e.line.sku) {
+                    Some(item) => *item = ItemView::of(&e.line),
+                    None => view.items.push(ItemView::of(&e.line)),
+                }
+                (view.item_count, view.total_cents) = (e.item_count, e.total_cents);
+            }
+            DomainEvent::OrderItemRemoved(e) => {
+                view.items.retain(|i| i.sku != e.line.sku);
+                (view.item_count, view.total_cents) = (e.item_count, e.total_cents);
+            }
+            DomainEvent::OrderConfirmed(_) => {
+                view.status = "confirmed".into();
+                view.confirmed_at = Some(at);
+            }
+            DomainEvent::OrderShipped(e) => {
+                view.status = "shipped".into();
+                view.carrier = Some(e.carrier.clone());
+                view.tracking_number = Some(e.tracking_number.clone());
+                view.shipped_at = Some(at);
+            }
+            DomainEvent::OrderDelivered(_) => {
+                view.status = "delivered".into();
+                view.delivered_at = Some(at);
+            }
+            DomainEvent::OrderCancelled(e) => {
+                view.status = "cancelled".into();
+                view.cancellation_reason = Some(e.reason.clone());
+                view.cancelled_at = Some(at);
+            }
+            _ => return Some(view),
+        }
+        view.version = envelope.aggregate_version;
+        view.updated_at = at;
+        Some(view)
     }
 }
 
 /// The order an event is about, when it is about an order.
 fn order_id(event: &DomainEvent) -> Option<Uuid> {
-    match event {
-        DomainEvent::OrderPlaced(placed) => Some(placed.order_id),
-    }
+    (event.aggregate_type() == AggregateType::Order).then(|| event.aggregate_id())
 }
 
 /// Folds `events` into the stored documents.

@@ -1,15 +1,21 @@
 //! The order aggregate: its state, the commands it accepts and the events they produce.
 //!
 //! Commands decide (`place`, …) and return events; state only ever changes by applying events
-//! ([`Order::apply`]), so the stored state is by construction what replaying the event log gives.
+//! ([`Order::apply_all`]), so the stored state is by construction what replaying the event log gives.
+
+mod decide;
+#[cfg(test)]
+mod tests;
 
 use chrono::{DateTime, Utc};
 use shared_events::DomainEvent;
-use shared_events::order::{self as events, OrderLine, OrderPlaced};
+use shared_events::order::{self as events, OrderLine};
 
 use super::values::{
     Currency, CustomerId, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku, UnitPrice,
 };
+
+pub use decide::{OrderRuleViolation, Shipment};
 
 /// Where an order is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +42,19 @@ impl OrderStatus {
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
         }
+    }
+
+    /// Reads a stored status.
+    pub fn parse(stored: &str) -> Option<Self> {
+        [
+            OrderStatus::Pending,
+            OrderStatus::Confirmed,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+            OrderStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == stored)
     }
 }
 
@@ -128,6 +147,10 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     /// Where to ship, if known.
     pub shipping_address: Option<events::ShippingAddress>,
+    /// Carrier and tracking number once shipped.
+    pub shipment: Option<(String, String)>,
+    /// Why it was cancelled, once cancelled.
+    pub cancellation_reason: Option<String>,
     /// Number of events applied; the version the next event gets is `version + 1`.
     pub version: i64,
     /// When it was placed.
@@ -135,58 +158,66 @@ pub struct Order {
 }
 
 impl Order {
-    /// Decides the events of placing a new order. Placing has no rule that can fail once the
-    /// command is valid.
-    pub fn place(id: OrderId, command: &PlaceOrder, now: DateTime<Utc>) -> Vec<DomainEvent> {
-        let items: Vec<OrderLine> = command.lines.0.iter().map(NewLine::to_event_line).collect();
-        vec![DomainEvent::OrderPlaced(OrderPlaced {
-            order_id: id.0,
-            customer_id: command.customer_id.0,
-            currency: command.currency.code().to_owned(),
-            item_count: items.iter().map(|l| u64::from(l.quantity)).sum(),
-            total_cents: items.iter().map(OrderLine::line_total_cents).sum(),
-            items,
-            shipping_address: command
-                .shipping_address
-                .as_ref()
-                .map(|a| events::ShippingAddress {
-                    name: a.name.clone(),
-                    street: a.street.clone(),
-                    city: a.city.clone(),
-                    postal_code: a.postal_code.clone(),
-                    country: a.country.clone(),
-                }),
-            placed_at: now,
-        })]
-    }
-
     /// The state after `events`, starting from `state` (`None` before the order exists).
-    /// Events that are not about orders, or that cannot follow `state`, are ignored; the
-    /// deciding functions never produce such sequences.
+    /// Events of other aggregates, and events that cannot follow `state`, leave it unchanged;
+    /// the deciding functions never produce such sequences.
     pub fn apply_all<'a>(
         mut state: Option<Order>,
         events: impl IntoIterator<Item = &'a DomainEvent>,
     ) -> Option<Order> {
         for event in events {
-            state = Order::apply(state, event);
+            state = match state {
+                None => Order::created_by(event),
+                Some(order) => Some(order.apply(event)),
+            };
         }
         state
     }
 
-    fn apply(state: Option<Order>, event: &DomainEvent) -> Option<Order> {
-        match (state, event) {
-            (None, DomainEvent::OrderPlaced(placed)) => Some(Order {
-                id: OrderId(placed.order_id),
-                customer_id: CustomerId(placed.customer_id),
-                status: OrderStatus::Pending,
-                currency: placed.currency.clone(),
-                lines: placed.items.clone(),
-                shipping_address: placed.shipping_address.clone(),
-                version: 1,
-                placed_at: placed.placed_at,
-            }),
-            (state, _) => state,
+    fn created_by(event: &DomainEvent) -> Option<Order> {
+        let DomainEvent::OrderPlaced(placed) = event else {
+            return None;
+        };
+        Some(Order {
+            id: OrderId(placed.order_id),
+            customer_id: CustomerId(placed.customer_id),
+            status: OrderStatus::Pending,
+            currency: placed.currency.clone(),
+            lines: placed.items.clone(),
+            shipping_address: placed.shipping_address.clone(),
+            shipment: None,
+            cancellation_reason: None,
+            version: 1,
+            placed_at: placed.placed_at,
+        })
+    }
+
+    fn apply(mut self, event: &DomainEvent) -> Order {
+        if event.aggregate_id() != self.id.0 {
+            return self;
         }
+        match event {
+            DomainEvent::OrderItemAdded(e) => {
+                match self.lines.iter_mut().find(|l| l.sku == e.line.sku) {
+                    Some(line) => *line = e.line.clone(),
+                    None => self.lines.push(e.line.clone()),
+                }
+            }
+            DomainEvent::OrderItemRemoved(e) => self.lines.retain(|l| l.sku != e.line.sku),
+            DomainEvent::OrderConfirmed(_) => self.status = OrderStatus::Confirmed,
+            DomainEvent::OrderShipped(e) => {
+                self.status = OrderStatus::Shipped;
+                self.shipment = Some((e.carrier.clone(), e.tracking_number.clone()));
+            }
+            DomainEvent::OrderDelivered(_) => self.status = OrderStatus::Delivered,
+            DomainEvent::OrderCancelled(e) => {
+                self.status = OrderStatus::Cancelled;
+                self.cancellation_reason = Some(e.reason.clone());
+            }
+            _ => return self,
+        }
+        self.version += 1;
+        self
     }
 
     /// Sum of the lines' quantities.
@@ -197,55 +228,5 @@ impl Order {
     /// Sum of the lines' totals in minor units.
     pub fn total_cents(&self) -> i64 {
         self.lines.iter().map(OrderLine::line_total_cents).sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use uuid::Uuid;
-
-    fn line(sku: &str, quantity: i64, price: i64) -> NewLine {
-        NewLine {
-            sku: Sku::parse(sku).unwrap(),
-            name: ProductName::parse("Widget").unwrap(),
-            quantity: Quantity::parse(quantity).unwrap(),
-            unit_price: UnitPrice::parse(price).unwrap(),
-        }
-    }
-
-    #[test]
-    fn placing_emits_lines_and_totals_and_yields_a_pending_order() {
-        let command = PlaceOrder {
-            customer_id: CustomerId(Uuid::now_v7()),
-            currency: Currency::parse("EUR").unwrap(),
-            lines: Lines::new(vec![line("A-1", 2, 1250), line("B-2", 1, 99)]).unwrap(),
-            shipping_address: None,
-        };
-        let id = OrderId(Uuid::now_v7());
-        let events = Order::place(id, &command, Utc::now());
-        let [DomainEvent::OrderPlaced(placed)] = events.as_slice() else {
-            panic!("expected one OrderPlaced, got {events:?}");
-        };
-        assert_eq!((placed.item_count, placed.total_cents), (3, 2599));
-
-        let order = Order::apply_all(None, &events).unwrap();
-        assert_eq!(order.status, OrderStatus::Pending);
-        assert_eq!(order.version, 1);
-        assert_eq!((order.item_count(), order.total_cents()), (3, 2599));
-    }
-
-    #[test]
-    fn lines_are_unique_and_bounded() {
-        let duplicate = Lines::new(vec![line("A-1", 1, 1), line("B", 1, 1), line("A-1", 2, 1)]);
-        assert!(matches!(duplicate, Err(LinesError::DuplicateSku(2, _))));
-        let many = (0..=Lines::MAX)
-            .map(|i| line(&format!("S{i}"), 1, 1))
-            .collect();
-        assert!(matches!(Lines::new(many), Err(LinesError::TooMany(_))));
-        let most = (0..Lines::MAX)
-            .map(|i| line(&format!("S{i}"), 1, 1))
-            .collect();
-        assert!(Lines::new(most).is_ok());
     }
 }

@@ -1,0 +1,63 @@
+//! Order commands: place a new order, or change one under its row lock.
+
+use shared_events::{AggregateType, DomainEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{Accepted, CommandContext, CommandError, append, check_expected};
+use crate::domain::order::{Order, OrderRuleViolation, PlaceOrder};
+use crate::domain::values::OrderId;
+use crate::store;
+
+/// Places a new order for a registered customer.
+pub async fn place(
+    tx: &mut PgConnection,
+    command: &PlaceOrder,
+    ctx: &CommandContext,
+) -> Result<Accepted, CommandError> {
+    if !store::customers::exists(tx, command.customer_id).await? {
+        return Err(CommandError::UnknownCustomer(command.customer_id.0));
+    }
+    let id = OrderId(Uuid::now_v7());
+    let events = Order::place(id, command, ctx.now);
+    let order = Order::apply_all(None, &events)
+        .ok_or_else(|| anyhow::anyhow!("placing order {id} produced no order"))?;
+    store::orders::insert(tx, &order).await?;
+    append(tx, id.0, 0, &events, ctx).await
+}
+
+/// Loads order `id` (locking it), checks `If-Match`, lets `decide` rule, and saves the result.
+pub async fn change(
+    tx: &mut PgConnection,
+    id: OrderId,
+    expected: Option<&[i64]>,
+    ctx: &CommandContext,
+    decide: impl FnOnce(&Order) -> Result<Vec<DomainEvent>, OrderRuleViolation>,
+) -> Result<Accepted, CommandError> {
+    let order = store::orders::load_for_update(tx, id)
+        .await?
+        .ok_or(CommandError::NotFound {
+            aggregate: AggregateType::Order,
+            id: id.0,
+        })?;
+    check_expected(expected, order.version)?;
+    let events = decide(&order).map_err(|violation| CommandError::OrderRule {
+        violation,
+        status: order.status,
+        version: order.version,
+    })?;
+    let after = Order::apply_all(Some(order.clone()), &events)
+        .ok_or_else(|| anyhow::anyhow!("order {id} vanished while applying its events"))?;
+    if !store::orders::update(
+        tx,
+        order.version,
+        &after,
+        ctx.now,
+        after.lines != order.lines,
+    )
+    .await?
+    {
+        return Err(CommandError::ConcurrentModification);
+    }
+    append(tx, id.0, order.version, &events, ctx).await
+}

@@ -1,0 +1,295 @@
+//! What every command request carries besides its body: correlation and trace context,
+//! `If-Match` preconditions and an `Idempotency-Key`; and how an accepted command is answered.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{SubsecRound, Utc};
+use platform::http::REQUEST_ID;
+use platform::problem::Problem;
+use serde::de::DeserializeOwned;
+use shared_events::ConsistencyToken;
+
+use super::AppState;
+use crate::commands::{Accepted, Command, CommandContext, CommandRequest, IdempotencyKey, Outcome};
+use crate::store::idempotency::Recorded;
+
+/// `X-Consistency-Token`: hand it to the query service to read your own write.
+pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
+/// `Idempotency-Key`: retrying a request with the same key returns the first response.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on a response that replays the recorded answer of an earlier request.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+const TRACEPARENT: &str = "traceparent";
+
+/// A command request before its body is parsed.
+#[derive(Debug)]
+pub struct CommandInput {
+    ctx: CommandContext,
+    expected_versions: Option<Vec<i64>>,
+    idempotency_key: Option<String>,
+    fingerprint_head: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for CommandInput {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let if_match = header(header::IF_MATCH.as_str()).map(str::to_owned);
+        let expected_versions = if_match
+            .as_deref()
+            .map(parse_if_match)
+            .transpose()
+            .map_err(IntoResponse::into_response)?
+            .flatten();
+        let idempotency_key = header(IDEMPOTENCY_KEY.as_str())
+            .map(parse_idempotency_key)
+            .transpose()
+            .map_err(IntoResponse::into_response)?;
+        let fingerprint_head = format!(
+            "{} {}\n{}\n",
+            req.method(),
+            req.uri().path(),
+            if_match.unwrap_or_default()
+        );
+        // The edge sets a request id when the caller did not send one.
+        let request_id = header(REQUEST_ID.as_str()).unwrap_or_default().to_owned();
+        let traceparent = header(TRACEPARENT)
+            .filter(|t| trace_id(t).is_some())
+            .map(str::to_owned);
+        let ctx = CommandContext {
+            correlation_id: traceparent
+                .as_deref()
+                .and_then(trace_id)
+                .map_or_else(|| request_id.clone(), str::to_owned),
+            causation_id: request_id,
+            traceparent,
+            // PostgreSQL keeps microseconds; events and stored state must carry the same instant.
+            now: Utc::now().trunc_subsecs(6),
+        };
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(CommandInput {
+            ctx,
+            expected_versions,
+            idempotency_key,
+            fingerprint_head,
+            headers,
+            body,
+        })
+    }
+}
+
+impl CommandInput {
+    /// The body as JSON of type `T`, or the problem describing what is wrong with it.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Problem> {
+        platform::http::parse_json(&self.headers, &self.body)
+    }
+
+    fn into_request(self, command: Command) -> CommandRequest {
+        let idempotency = self.idempotency_key.map(|key| {
+            let mut fingerprint = self.fingerprint_head.into_bytes();
+            fingerprint.extend_from_slice(&self.body);
+            IdempotencyKey { key, fingerprint }
+        });
+        CommandRequest {
+            command,
+            expected_versions: self.expected_versions,
+            ctx: self.ctx,
+            idempotency,
+        }
+    }
+}
+
+/// How an accepted command is answered.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    /// 201 with `Location: {collection}/{id}`.
+    Created {
+        /// Name of the id in the body, e.g. `order_id`.
+        id_field: &'static str,
+        /// Path of the collection, e.g. `/orders`.
+        collection: &'static str,
+    },
+    /// 200.
+    Changed {
+        /// Name of the id in the body.
+        id_field: &'static str,
+    },
+}
+
+/// Runs `command` and answers `{"<id_field>": id, "version": n}` with `ETag: "n"` and the
+/// consistency token, or the problem that refused it.
+pub async fn run(
+    state: &AppState,
+    input: CommandInput,
+    command: Command,
+    answer: Answer,
+) -> Response {
+    let request = input.into_request(command);
+    match state
+        .commands
+        .execute(request, |accepted| render(answer, accepted))
+        .await
+    {
+        Ok(Outcome::Executed(recorded)) => respond(recorded),
+        Ok(Outcome::Replayed(recorded)) => {
+            let mut response = respond(recorded);
+            response
+                .headers_mut()
+                .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+fn render(answer: Answer, accepted: &Accepted) -> Recorded {
+    let (status, id_field, location) = match answer {
+        Answer::Created {
+            id_field,
+            collection,
+        } => (
+            StatusCode::CREATED,
+            id_field,
+            Some(format!("{collection}/{}", accepted.aggregate_id)),
+        ),
+        Answer::Changed { id_field } => (StatusCode::OK, id_field, None),
+    };
+    let body = serde_json::json!({ id_field: accepted.aggregate_id, "version": accepted.version });
+    let token = ConsistencyToken {
+        aggregate_id: accepted.aggregate_id,
+        version: accepted.version,
+    };
+    let mut headers = vec![
+        (
+            header::CONTENT_TYPE.to_string(),
+            "application/json".to_owned(),
+        ),
+        (
+            header::ETAG.to_string(),
+            format!("\"{}\"", accepted.version),
+        ),
+        (CONSISTENCY_TOKEN.to_string(), token.to_string()),
+    ];
+    if let Some(location) = location {
+        headers.push((header::LOCATION.to_string(), location));
+    }
+    Recorded {
+        status: status.as_u16(),
+        headers,
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    }
+}
+
+fn respond(recorded: Recorded) -> Response {
+    let status = StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, recorded.body).into_response();
+    for (name, value) in recorded.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// `If-Match`: `*` (any version, `None`) or a list of strong ETags `"<version>"`.
+fn parse_if_match(raw: &str) -> Result<Option<Vec<i64>>, Problem> {
+    if raw.trim() == "*" {
+        return Ok(None);
+    }
+    raw.split(',')
+        .map(|tag| {
+            tag.trim()
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|v| *v >= 1)
+        })
+        .collect::<Option<Vec<i64>>>()
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-if-match",
+                "If-Match must be \"<version>\"",
+            )
+            .with_detail(format!(
+                "Send the ETag of the version you expect, e.g. If-Match: \"3\"; got {raw:?}."
+            ))
+        })
+}
+
+/// An `Idempotency-Key`: 1–255 visible ASCII characters (a UUID is a good choice).
+fn parse_idempotency_key(raw: &str) -> Result<String, Problem> {
+    if (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(raw.to_owned())
+    } else {
+        Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-idempotency-key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        )
+        .with_detail("A random UUID per logical request is a good key."))
+    }
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed.
+fn trace_id(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let valid = hex(version, 2)
+        && hex(trace, 32)
+        && hex(parent, 16)
+        && hex(flags, 2)
+        && parts.next().is_none();
+    (valid && trace.bytes().any(|b| b != b'0')).then_some(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_trace_id_of_valid_traceparents_only() {
+        assert_eq!(
+            trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+        assert_eq!(trace_id("garbage"), None);
+        assert_eq!(
+            trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"),
+            None
+        );
+    }
+
+    #[test]
+    fn if_match_takes_strong_version_etags_or_a_star() {
+        assert_eq!(parse_if_match("\"3\"").unwrap(), Some(vec![3]));
+        assert_eq!(parse_if_match(" \"1\", \"2\" ").unwrap(), Some(vec![1, 2]));
+        assert_eq!(parse_if_match("*").unwrap(), None);
+        for bad in ["3", "W/\"3\"", "\"x\"", "\"0\"", ""] {
+            assert!(parse_if_match(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded_visible_ascii() {
+        assert!(parse_idempotency_key("0190a3c6-f2c4-7c4a-8f3a-2b1c0d9e8f7a").is_ok());
+        assert!(parse_idempotency_key("").is_err());
+        assert!(parse_idempotency_key("has space").is_err());
+        assert!(parse_idempotency_key(&"k".repeat(256)).is_err());
+    }
+}

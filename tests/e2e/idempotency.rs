@@ -1,0 +1,156 @@
+//! `Idempotency-Key`: retries replay the first response, other requests with the key are refused,
+//! and keys expire.
+
+use e2e::{TestApp, order_body, problem};
+use serde_json::json;
+
+async fn post_with_key(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    app.http
+        .post(format!("{}{path}", app.command.url))
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_with_the_same_key_and_body_replays_the_first_response_byte_for_byte() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    let body = order_body(customer);
+
+    let first = post_with_key(&app, "/orders", "retry-1", &body).await;
+    let retry = post_with_key(&app, "/orders", "retry-1", &body).await;
+
+    assert_eq!(first.status(), 201);
+    assert_eq!(retry.status(), first.status());
+    for header in ["location", "etag", "x-consistency-token", "content-type"] {
+        assert_eq!(retry.headers()[header], first.headers()[header], "{header}");
+    }
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    assert_eq!(retry.bytes().await.unwrap(), first.bytes().await.unwrap());
+    assert_eq!(app.command_rows("orders").await, 1, "the command ran once");
+
+    let other = post_with_key(&app, "/orders", "retry-2", &body).await;
+    assert_eq!(other.status(), 201, "another key is another order");
+    assert_eq!(app.command_rows("orders").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_with_another_request_is_a_422() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    assert_eq!(
+        post_with_key(&app, "/orders", "k", &order_body(customer))
+            .await
+            .status(),
+        201
+    );
+    let mut changed = order_body(customer);
+    changed["items"][0]["quantity"] = json!(5);
+    let refused = problem(post_with_key(&app, "/orders", "k", &changed).await, 422).await;
+    assert_eq!(refused["type"], "/problems/idempotency-key-reused");
+    let elsewhere = post_with_key(
+        &app,
+        &format!("/customers/{customer}/rename"),
+        "k",
+        &json!({ "name": "X" }),
+    )
+    .await;
+    problem(elsewhere, 422).await;
+    assert_eq!(app.command_rows("orders").await, 1);
+    let malformed = app
+        .http
+        .post(format!("{}/orders", app.command.url))
+        .header("idempotency-key", "")
+        .json(&order_body(customer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(malformed, 400).await["type"],
+        "/problems/malformed-idempotency-key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_while_the_first_request_runs_is_a_409() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    // Hold the key's lock as the first request's transaction does while it runs.
+    let mut first = app.command_db.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7305))")
+        .bind("in-flight")
+        .execute(&mut *first)
+        .await
+        .unwrap();
+
+    let retry = post_with_key(&app, "/orders", "in-flight", &order_body(customer)).await;
+    assert_eq!(retry.headers()["retry-after"], "1");
+    assert_eq!(
+        problem(retry, 409).await["type"],
+        "/problems/idempotency-key-in-use"
+    );
+    first.rollback().await.unwrap();
+
+    assert_eq!(
+        post_with_key(&app, "/orders", "in-flight", &order_body(customer))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_key_runs_the_command_again() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    let body = order_body(customer);
+    let first = post_with_key(&app, "/orders", "old", &body).await;
+    assert_eq!(first.status(), 201);
+    sqlx::query("UPDATE idempotency_keys SET expires_at = now() - interval '1 second'")
+        .execute(&app.command_db)
+        .await
+        .unwrap();
+
+    let again = post_with_key(&app, "/orders", "old", &body).await;
+    assert_eq!(again.status(), 201);
+    assert!(!again.headers().contains_key("idempotent-replayed"));
+    assert_ne!(again.headers()["location"], first.headers()["location"]);
+    assert_eq!(app.command_rows("orders").await, 2);
+    let replay = post_with_key(&app, "/orders", "old", &body).await;
+    assert_eq!(
+        replay.headers()["location"],
+        again.headers()["location"],
+        "the key now remembers the second order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_is_not_remembered() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    let order = app.place_order_for(customer).await;
+    let path = format!("/orders/{order}/ship");
+    let body = json!({ "carrier": "DHL", "tracking_number": "1" });
+    problem(post_with_key(&app, &path, "ship-1", &body).await, 409).await;
+    assert_eq!(app.command_rows("idempotency_keys").await, 0);
+    assert_eq!(
+        app.post(&format!("/orders/{order}/confirm"), &json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        post_with_key(&app, &path, "ship-1", &body).await.status(),
+        200,
+        "the retry runs once the rule allows it"
+    );
+}
