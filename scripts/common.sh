@@ -112,3 +112,29 @@ database_url() {
   [[ "$PG_SERVER_URL" == *\?* ]] && query="?${PG_SERVER_URL#*\?}"
   echo "${base%/*}/$1$query"
 }
+
+# build_services PROFILE: builds both service binaries (and the bench tool) and sets BIN.
+build_services() {
+  local flag=(); [ "$1" = release ] && flag=(--release)
+  say "building the services ($1)"
+  cargo build --locked "${flag[@]}" -p command-service -p query-service -p bench
+  BIN="$ROOT/target/$1"
+}
+
+# start_services COMMAND_DB QUERY_DB COMMAND_PORT QUERY_PORT: starts both services against
+# $PG_SERVER_URL and $BROKERS and waits until both are ready.
+start_services() {
+  export KAFKA_BROKERS="$BROKERS"
+  DATABASE_URL="$(database_url "$1")" HTTP_ADDR="127.0.0.1:$3" "$BIN/command-service" &
+  STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
+  DATABASE_URL="$(database_url "$2")" HTTP_ADDR="127.0.0.1:$4" "$BIN/query-service" &
+  STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
+  local url
+  for url in "http://127.0.0.1:$3" "http://127.0.0.1:$4"; do
+    for _ in $(seq 600); do
+      curl -fsS "$url/readyz" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    curl -fsS "$url/readyz" >/dev/null || { echo "$url is not ready; see the log above" >&2; exit 1; }
+  done
+}

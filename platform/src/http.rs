@@ -97,7 +97,10 @@ fn field_of(path: &str, message: &str) -> String {
 /// Wraps a service's routes with the shared edge: problem+json for every error response, a 404
 /// problem for unknown paths, request ids, per-request spans, a body limit and panic recovery.
 pub fn edge(router: Router, body_limit_bytes: usize) -> Router {
+    crate::metrics::handle();
     router
+        .route("/metrics", axum::routing::get(crate::metrics::render))
+        .route_layer(axum::middleware::from_fn(crate::metrics::record_http))
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND).with_detail("No such resource.") })
         .layer(axum::middleware::map_response(problem_for_every_error))
         .layer(DefaultBodyLimit::max(body_limit_bytes))

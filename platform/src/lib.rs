@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod kafka;
+pub mod metrics;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;

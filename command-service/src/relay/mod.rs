@@ -144,15 +144,17 @@ impl Relay {
             .await
             .context("listen for appended events")?;
         loop {
-            // Drain the backlog; a shutdown waits for the batch in flight, never interrupts it.
-            while publish::batch(
-                &self.pool,
-                &self.producer,
-                &self.topic,
-                self.settings.batch_size,
-            )
-            .await?
-                == self.settings.batch_size as usize
+            // Drain the backlog batch by batch; a shutdown waits for the batch in flight, never
+            // interrupts it, and stops before the next.
+            while !shutdown.is_cancelled()
+                && publish::batch(
+                    &self.pool,
+                    &self.producer,
+                    &self.topic,
+                    self.settings.batch_size,
+                )
+                .await?
+                    == self.settings.batch_size as usize
             {}
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),

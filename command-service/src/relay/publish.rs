@@ -38,8 +38,10 @@ pub async fn batch(
     topic: &str,
     limit: i64,
 ) -> anyhow::Result<usize> {
+    let started = std::time::Instant::now();
     let mut conn = pool.acquire().await.context("connect to read the outbox")?;
     let pending = event_log::pending(&mut conn, limit).await?;
+    let read = started.elapsed();
     if pending.is_empty() {
         return Ok(0);
     }
@@ -53,7 +55,7 @@ pub async fn batch(
             .payload(&payload)
             .headers(message_headers(event));
         match producer.send_result(record) {
-            Ok(delivery) => deliveries.push((event.position, delivery)),
+            Ok(delivery) => deliveries.push((event, delivery)),
             Err((error, _)) => {
                 failure = Some(anyhow::Error::new(error).context("enqueue event for the broker"));
                 break;
@@ -62,38 +64,51 @@ pub async fn batch(
     }
 
     let mut published = Vec::with_capacity(deliveries.len());
-    for (position, delivery) in deliveries {
+    for (event, delivery) in deliveries {
         match delivery.await {
-            Ok(Ok(_)) => published.push(position),
+            Ok(Ok(_)) => {
+                // From the command's start (just before its commit) to the broker's ack.
+                let lag = (chrono::Utc::now() - event.envelope.occurred_at)
+                    .to_std()
+                    .unwrap_or_default();
+                metrics::histogram!("relay_publish_lag_seconds").record(lag.as_secs_f64());
+                published.push(event.position);
+            }
             Ok(Err((error, _))) => {
-                failure = Some(
-                    anyhow::Error::new(error)
-                        .context(format!("broker refused event at position {position}")),
-                );
+                failure = Some(anyhow::Error::new(error).context(format!(
+                    "broker refused event at position {}",
+                    event.position
+                )));
                 break;
             }
             Err(_canceled) => {
                 failure = Some(anyhow::anyhow!(
-                    "producer shut down before event at position {position} was acknowledged"
+                    "producer shut down before event at position {} was acknowledged",
+                    event.position
                 ));
                 break;
             }
         }
     }
 
+    let acknowledged = started.elapsed();
     event_log::mark_published(&mut conn, &published).await?;
+    metrics::counter!("relay_events_published_total").increment(published.len() as u64);
     let oldest = pending[0].envelope.occurred_at;
     tracing::debug!(
         published = published.len(),
         oldest_age_ms = (chrono::Utc::now() - oldest).num_milliseconds(),
+        read_us = read.as_micros() as u64,
+        acknowledged_us = acknowledged.as_micros() as u64,
+        marked_us = started.elapsed().as_micros() as u64,
         "published events"
     );
     match failure {
-        Some(error) => Err(error.context(format!(
-            "{} of {} events published",
-            published.len(),
-            pending.len()
-        ))),
+        Some(error) => {
+            metrics::counter!("relay_publish_failures_total").increment(1);
+            let summary = format!("{} of {} events published", published.len(), pending.len());
+            Err(error.context(summary))
+        }
         None => Ok(published.len()),
     }
 }

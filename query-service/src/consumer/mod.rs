@@ -70,6 +70,7 @@ pub async fn run(
 ) {
     while let Some(batch) = next_batch(&consumer, &settings, &shutdown).await {
         let mut backoff = Duration::from_millis(100);
+        let started = std::time::Instant::now();
         let summary = loop {
             match projections::apply_batch(&pool, &topic, &batch).await {
                 Ok(summary) => break summary,
@@ -88,6 +89,7 @@ pub async fn run(
             }
         };
         tracing::debug!(messages = batch.len(), ?summary, "applied batch");
+        summary.record(started.elapsed(), batch.len());
         commit(&consumer, &topic, &batch);
     }
     tracing::info!("consumer stopped");

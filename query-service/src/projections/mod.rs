@@ -49,6 +49,27 @@ pub struct BatchSummary {
     pub parked: usize,
 }
 
+impl BatchSummary {
+    /// Records the batch in the projector's metrics.
+    pub fn record(&self, took: std::time::Duration, messages: usize) {
+        metrics::histogram!("projector_batch_size").record(messages as f64);
+        metrics::histogram!("projector_apply_duration_seconds").record(took.as_secs_f64());
+        for (outcome, count) in [
+            ("applied", self.applied),
+            ("redelivered", self.redelivered),
+            ("duplicate", self.duplicates),
+            ("skipped", self.skipped),
+            ("out_of_order", self.out_of_order),
+            ("parked", self.parked),
+        ] {
+            if count > 0 {
+                metrics::counter!("projector_messages_total", "outcome" => outcome)
+                    .increment(count as u64);
+            }
+        }
+    }
+}
+
 /// A decoded event ready to apply.
 pub type Applicable = (EventEnvelope, DomainEvent);
 

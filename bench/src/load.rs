@@ -1,0 +1,192 @@
+//! Load against the command service: closed loops (N connections back to back) and an open loop
+//! (a fixed arrival rate, latency counted from each request's scheduled time so a stalled server
+//! cannot hide its queue: no coordinated omission).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::Target;
+use crate::stats::histogram;
+
+/// What one run measured.
+#[derive(Debug)]
+pub struct Run {
+    /// Latency of each accepted command, µs.
+    pub latency: Histogram<u64>,
+    /// Requests that did not get a 201.
+    pub errors: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Accepted commands per second.
+    pub fn rate(&self) -> f64 {
+        self.latency.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn client(connections: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .tcp_nodelay(true)
+        .build()
+        .expect("HTTP client")
+}
+
+fn order(customer: Uuid) -> serde_json::Value {
+    serde_json::json!({
+        "customer_id": customer,
+        "currency": "EUR",
+        "items": [
+            { "sku": "BENCH-1", "name": "Widget", "quantity": 2, "unit_price_cents": 1250 },
+            { "sku": "BENCH-2", "name": "Gadget", "quantity": 1, "unit_price_cents": 990 }
+        ]
+    })
+}
+
+/// Registers `count` customers (16 at a time) and returns their ids.
+pub async fn register_customers(target: &Target, count: usize) -> anyhow::Result<Vec<Uuid>> {
+    let http = client(16);
+    let ids = Arc::new(Mutex::new(Vec::with_capacity(count)));
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, ids, next, url) = (
+                http.clone(),
+                ids.clone(),
+                next.clone(),
+                format!("{}/customers", target.command_url),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < count as u64 {
+                    let email = format!("{}@bench.example", Uuid::now_v7().simple());
+                    let body = serde_json::json!({ "name": "Bench Customer", "email": email });
+                    let response: serde_json::Value = http
+                        .post(&url)
+                        .json(&body)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    let id = response["customer_id"]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .context("customer_id")?;
+                    ids.lock().await.push(id);
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await??;
+    }
+    let ids = std::mem::take(&mut *ids.lock().await);
+    Ok(ids)
+}
+
+/// `connections` workers, each sending the next order as soon as the last was answered.
+pub async fn closed_loop(
+    target: &Target,
+    customers: &[Uuid],
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Run> {
+    let http = client(connections);
+    let url = format!("{}/orders", target.command_url);
+    let customers: Arc<[Uuid]> = customers.into();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let workers: Vec<_> = (0..connections)
+        .map(|worker| {
+            let (http, url, customers) = (http.clone(), url.clone(), customers.clone());
+            tokio::spawn(async move {
+                let (mut latency, mut errors) = (histogram(), 0u64);
+                let mut i = worker;
+                while Instant::now() < deadline {
+                    let body = order(customers[i % customers.len()]);
+                    i += connections;
+                    let sent = Instant::now();
+                    match http.post(&url).json(&body).send().await {
+                        Ok(r) if r.status() == 201 => {
+                            let _ = r.bytes().await;
+                            latency.record(sent.elapsed().as_micros() as u64).ok();
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latency, errors)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        latency: histogram(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for worker in workers {
+        let (latency, errors) = worker.await?;
+        run.latency.add(latency).ok();
+        run.errors += errors;
+    }
+    run.elapsed = start.elapsed();
+    Ok(run)
+}
+
+/// Sends orders at `rate` per second for `duration`, each on its own task (at most 256 in
+/// flight); latency runs from the scheduled send time.
+pub async fn open_loop(
+    target: &Target,
+    customers: &[Uuid],
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Run> {
+    let http = client(256);
+    let url = format!("{}/orders", target.command_url);
+    let total = (rate * duration.as_secs_f64()) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let scheduled = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled).await;
+        let (http, url, body) = (
+            http.clone(),
+            url.clone(),
+            order(customers[i % customers.len()]),
+        );
+        tasks.push(tokio::spawn(async move {
+            match http.post(&url).json(&body).send().await {
+                Ok(r) if r.status() == 201 => {
+                    let _ = r.bytes().await;
+                    Some(scheduled.elapsed().as_micros() as u64)
+                }
+                _ => None,
+            }
+        }));
+    }
+    let mut run = Run {
+        latency: histogram(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for task in tasks {
+        match task.await? {
+            Some(micros) => {
+                run.latency.record(micros).ok();
+            }
+            None => run.errors += 1,
+        }
+    }
+    run.elapsed = start.elapsed();
+    Ok(run)
+}

@@ -1,0 +1,116 @@
+//! `bench`: drives the running stack and reports what it measured.
+//!
+//! ```text
+//! bench commands [--concurrency 1,8,32,64] [--seconds 10]
+//!     closed loop: each connection sends POST /orders (2 lines, distinct customers) back to back
+//! bench relay [--rate 500] [--seconds 10]
+//!     open loop at a fixed rate; a Kafka consumer measures each event's time from the command's
+//!     commit to its arrival at a consumer (an upper bound of commit → broker)
+//! ```
+//! Targets: `COMMAND_URL` (http://127.0.0.1:8080), `KAFKA_BROKERS` (127.0.0.1:9092),
+//! `KAFKA_TOPIC` (order-events).
+
+mod load;
+mod scrape;
+mod stats;
+mod topic;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+#[derive(Debug, Clone)]
+struct Target {
+    command_url: String,
+    brokers: String,
+    topic: String,
+}
+
+/// The relay's commit → ack histogram buckets as the command service reports them now.
+async fn relay_lag(target: &Target) -> anyhow::Result<Vec<(f64, f64)>> {
+    let metrics = reqwest::get(format!("{}/metrics", target.command_url))
+        .await?
+        .text()
+        .await?;
+    Ok(scrape::buckets(&metrics, "relay_publish_lag_seconds"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let target = Target {
+        command_url: std::env::var("COMMAND_URL")
+            .unwrap_or_else(|_| "http://127.0.0.1:8080".into()),
+        brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        topic: std::env::var("KAFKA_TOPIC").unwrap_or_else(|_| "order-events".into()),
+    };
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let seconds: u64 = flag("--seconds")
+        .map_or(Ok(10), |s| s.parse())
+        .context("--seconds")?;
+    let duration = Duration::from_secs(seconds);
+    match args.first().map(String::as_str) {
+        Some("commands") => {
+            let levels: Vec<usize> = flag("--concurrency")
+                .unwrap_or_else(|| "1,8,32,64".into())
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .context("--concurrency")?;
+            let customers = load::register_customers(&target, 2_000).await?;
+            println!(
+                "| connections | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms |"
+            );
+            println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for connections in levels {
+                let run = load::closed_loop(&target, &customers, connections, duration).await?;
+                println!(
+                    "| {connections} | {} | {} | {:.0} | {} |",
+                    run.latency.len(),
+                    run.errors,
+                    run.rate(),
+                    stats::row(&run.latency)
+                );
+            }
+        }
+        Some("relay") => {
+            let rate: f64 = flag("--rate")
+                .map_or(Ok(500.0), |s| s.parse())
+                .context("--rate")?;
+            let customers = load::register_customers(&target, 2_000).await?;
+            let lag_before = relay_lag(&target).await?;
+            let watcher = topic::Watcher::start(&target.brokers, &target.topic)?;
+            let run = load::open_loop(&target, &customers, rate, duration).await?;
+            let lag = watcher
+                .finish(run.latency.len() as u64, Duration::from_secs(30))
+                .await?;
+            let relay = scrape::since(&lag_before, &relay_lag(&target).await?);
+            let bound = |q| {
+                scrape::quantile_bound(&relay, q)
+                    .map_or("n/a".into(), |s| format!("≤ {:.1}", s * 1000.0))
+            };
+            println!(
+                "| load | accepted | errors | command p50/p95/p99/max ms | commit → broker ack p50/p99 ms (relay histogram) | commit → consumer p50/p95/p99/max ms |"
+            );
+            println!("|---|---:|---:|---|---|---|");
+            println!(
+                "| {rate:.0}/s open loop, {seconds} s | {} | {} | {} | {} / {} | {} |",
+                run.latency.len(),
+                run.errors,
+                stats::row(&run.latency),
+                bound(0.5),
+                bound(0.99),
+                stats::row(&lag)
+            );
+        }
+        _ => bail!(
+            "usage: bench commands [--concurrency 1,8,32,64] [--seconds 10] | bench relay [--rate 500] [--seconds 10]"
+        ),
+    }
+    Ok(())
+}
