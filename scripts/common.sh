@@ -65,7 +65,7 @@ ensure_postgres() {
   PRIVATE_PGDATA="$STATE/pg"
   if [ ! -f "$PRIVATE_PGDATA/PG_VERSION" ]; then
     mkdir -p "$PRIVATE_PGDATA" && [ "$(id -u)" = 0 ] && chown postgres: "$PRIVATE_PGDATA" "$STATE"
-    "${run[@]}" "$bindir/initdb" -q -D "$PRIVATE_PGDATA" -U postgres --auth=trust >/dev/null
+    "${run[@]}" "$bindir/initdb" -D "$PRIVATE_PGDATA" -U postgres --auth=trust >/dev/null
   fi
   "${run[@]}" "$bindir/pg_ctl" -D "$PRIVATE_PGDATA" -l "$PRIVATE_PGDATA/server.log" -w \
     -o "-p $port -k $PRIVATE_PGDATA -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null

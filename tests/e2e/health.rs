@@ -25,14 +25,47 @@ async fn both_services_expose_prometheus_metrics_of_their_work() {
     app.wait_for_order(order).await;
     app.wait_for_empty_outbox().await;
 
-    let command = app.http.get(format!("{}/metrics", app.command.url)).send().await.unwrap();
-    assert!(command.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let command = app
+        .http
+        .get(format!("{}/metrics", app.command.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        command.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let command = command.text().await.unwrap();
-    assert!(command.contains(r#"http_requests_total{route="/orders",method="POST",status="201"}"#), "{command}");
-    assert!(command.contains("relay_events_published_total"), "{command}");
-    assert!(command.contains("relay_publish_lag_seconds_bucket"), "{command}");
+    assert!(
+        command.contains(r#"http_requests_total{route="/orders",method="POST",status="201"}"#),
+        "{command}"
+    );
+    assert!(
+        command.contains("relay_events_published_total"),
+        "{command}"
+    );
+    assert!(
+        command.contains("relay_publish_lag_seconds_bucket"),
+        "{command}"
+    );
 
-    let query = app.http.get(format!("{}/metrics", app.query.url)).send().await.unwrap().text().await.unwrap();
-    assert!(query.contains(r#"projector_messages_total{outcome="applied"}"#), "{query}");
-    assert!(query.contains("projector_apply_duration_seconds_bucket"), "{query}");
+    let query = app
+        .http
+        .get(format!("{}/metrics", app.query.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        query.contains(r#"projector_messages_total{outcome="applied"}"#),
+        "{query}"
+    );
+    assert!(
+        query.contains("projector_apply_duration_seconds_bucket"),
+        "{query}"
+    );
 }
