@@ -33,7 +33,15 @@ impl Application {
     /// creates the topic if missing and binds the HTTP port. `shutdown` stops everything.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
-        wait_for_topic(&config, &shutdown).await?;
+        let topic = &config.kafka.topic;
+        platform::kafka::wait_for_topic(
+            &config.kafka,
+            topic,
+            config.topic_partitions,
+            config.topic_replication,
+            &shutdown,
+        )
+        .await?;
         let producer = relay::producer(&config.kafka, config.producer_linger)?;
         let committed = CommitSignal::default();
         let state = AppState {
@@ -137,29 +145,5 @@ async fn forget_expired_idempotency_keys(pool: sqlx::PgPool, shutdown: Cancellat
                 }
             }
         }
-    }
-}
-
-/// Creates the topic if missing, retrying with backoff while the broker is unreachable.
-async fn wait_for_topic(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        match relay::ensure_topic(
-            &config.kafka,
-            config.topic_partitions,
-            config.topic_replication,
-        )
-        .await
-        {
-            Ok(()) => return Ok(()),
-            Err(error) => {
-                tracing::warn!(brokers = %config.kafka.brokers, error = format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "broker not ready")
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => anyhow::bail!("shut down while waiting for the broker"),
-            () = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

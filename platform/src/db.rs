@@ -24,6 +24,8 @@ pub struct DbSettings {
     pub statement_timeout: Duration,
     /// Longest a request waits for a free pooled connection.
     pub acquire_timeout: Duration,
+    /// The schemas unqualified names resolve in, when not the server's default.
+    pub search_path: Option<String>,
 }
 
 impl DbSettings {
@@ -42,6 +44,7 @@ impl DbSettings {
                 5_000,
             )?),
             acquire_timeout: Duration::from_millis(config::var("DB_ACQUIRE_TIMEOUT_MS", 3_000)?),
+            search_path: None,
         })
     }
 
@@ -53,7 +56,11 @@ impl DbSettings {
             .parse()
             .with_context(|| format!("parse database URL {}", self.url))?;
         let timeout = format!("{}ms", self.statement_timeout.as_millis());
-        Ok(options.options([("statement_timeout", timeout.as_str())]))
+        let options = options.options([("statement_timeout", timeout.as_str())]);
+        Ok(match &self.search_path {
+            Some(path) => options.options([("search_path", path.as_str())]),
+            None => options,
+        })
     }
 }
 
@@ -85,14 +92,19 @@ async fn try_connect_and_migrate(
     migrator: &Migrator,
 ) -> anyhow::Result<PgPool> {
     create_database_if_missing(settings).await?;
-    let pool = PgPoolOptions::new()
+    let pool = connect(settings).await?;
+    migrator.run(&pool).await.context("apply migrations")?;
+    Ok(pool)
+}
+
+/// Opens a pool on an existing, migrated database.
+pub async fn connect(settings: &DbSettings) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
         .connect_with(settings.connect_options()?)
         .await
-        .context("open connection pool")?;
-    migrator.run(&pool).await.context("apply migrations")?;
-    Ok(pool)
+        .with_context(|| format!("open connection pool to {}", settings.url))
 }
 
 /// Creates the database named in the URL through the server's `postgres` database, so that a

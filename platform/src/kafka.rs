@@ -5,9 +5,13 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaResult;
 use rdkafka::metadata::Metadata;
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::{self, ConfigError};
 
@@ -54,5 +58,60 @@ where
             .iter()
             .any(|t| t.error().is_none() && !t.partitions().is_empty()),
         _ => false,
+    }
+}
+
+/// Creates `topic` with `partitions` partitions and `replication` replicas unless it
+/// exists.
+pub async fn ensure_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config()
+        .create()
+        .context("create Kafka admin client")?;
+    let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .context("ask the broker to create the topic")?;
+    for result in results {
+        match result {
+            Ok(name) => tracing::info!(topic = name, partitions, replication, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("create topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Creates `topic` if missing, retrying with backoff (one log line per attempt) while the broker
+/// is unreachable, until it succeeds or `shutdown` fires.
+pub async fn wait_for_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match ensure_topic(settings, topic, partitions, replication).await {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(brokers = %settings.brokers, error = format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "broker not ready")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => anyhow::bail!("shut down while waiting for the broker at {}", settings.brokers),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }

@@ -10,6 +10,9 @@ use platform::kafka::KafkaSettings;
 
 use crate::consumer::ConsumerSettings;
 
+/// Longest read-your-writes wait an operator may configure.
+const MAX_CONSISTENCY_WAIT_MS: u64 = 30_000;
+
 /// Everything the query service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -20,27 +23,55 @@ pub struct Config {
     /// The broker and topic (`KAFKA_BROKERS`, `KAFKA_TOPIC`).
     pub kafka: KafkaSettings,
     /// Group (`KAFKA_CONSUMER_GROUP`, default `query-service`), batch size
-    /// (`CONSUMER_BATCH_SIZE`, default 500), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 5) and
-    /// fetch wait (`KAFKA_FETCH_WAIT_MAX_MS`, default 100).
+    /// (`CONSUMER_BATCH_SIZE`, default 500), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 5),
+    /// fetch wait (`KAFKA_FETCH_WAIT_MAX_MS`, default 100) and dead-letter topic
+    /// (`KAFKA_DEAD_LETTER_TOPIC`, default `<topic>.dead-letters`).
     pub consumer: ConsumerSettings,
+    /// Replicas of the dead-letter topic when this service creates it
+    /// (`KAFKA_TOPIC_REPLICATION_FACTOR`, default 1).
+    pub topic_replication: i32,
+    /// Longest read-your-writes wait (`CONSISTENCY_WAIT_MS`, default 2000, at most 30000).
+    pub consistency_wait: Duration,
 }
 
 impl Config {
     /// Reads the configuration; the error names the first malformed variable.
     pub fn from_env() -> Result<Self, ConfigError> {
+        let kafka = KafkaSettings::from_env()?;
+        let wait: u64 = config::var("CONSISTENCY_WAIT_MS", 2_000)?;
+        if wait > MAX_CONSISTENCY_WAIT_MS {
+            return Err(ConfigError {
+                name: "CONSISTENCY_WAIT_MS".into(),
+                reason: format!("{wait} is above the cap of {MAX_CONSISTENCY_WAIT_MS}"),
+            });
+        }
         Ok(Config {
             http_addr: config::var("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
-            db: DbSettings::from_env(
-                "DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/orders_query",
-            )?,
-            kafka: KafkaSettings::from_env()?,
+            db: DbSettings {
+                search_path: Some(VIEWS_SEARCH_PATH.into()),
+                ..DbSettings::from_env(
+                    "DATABASE_URL",
+                    "postgres://postgres@127.0.0.1:5432/orders_query",
+                )?
+            },
             consumer: ConsumerSettings {
                 group_id: config::var("KAFKA_CONSUMER_GROUP", "query-service".to_owned())?,
                 batch_size: config::var("CONSUMER_BATCH_SIZE", 500)?,
                 batch_wait: Duration::from_millis(config::var("CONSUMER_BATCH_WAIT_MS", 5)?),
                 fetch_wait: Duration::from_millis(config::var("KAFKA_FETCH_WAIT_MAX_MS", 100)?),
+                dead_letter_topic: config::var(
+                    "KAFKA_DEAD_LETTER_TOPIC",
+                    format!("{}.dead-letters", kafka.topic),
+                )?,
             },
+            kafka,
+            topic_replication: config::var("KAFKA_TOPIC_REPLICATION_FACTOR", 1)?,
+            consistency_wait: Duration::from_millis(wait),
         })
     }
 }
+
+/// The search path of the service's connections: `public` first (where sqlx keeps its
+/// migrations table), then the live views. A rebuild points its own connections at
+/// `views_rebuild` instead.
+pub const VIEWS_SEARCH_PATH: &str = "public,views";

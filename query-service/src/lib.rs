@@ -4,6 +4,7 @@
 //! `main.rs` only loads [`config::Config`], initialises telemetry and runs
 //! [`startup::Application`]; tests and the benchmark start the same application on port 0.
 
+pub mod changes;
 pub mod config;
 pub mod consumer;
 pub mod http;

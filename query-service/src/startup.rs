@@ -1,20 +1,23 @@
 //! Building and running the query service: connect, migrate, join the consumer group, bind,
-//! then serve HTTP beside the projector until shutdown.
+//! then serve HTTP beside the projector and the view change listener until shutdown. Also the
+//! one-shot operations behind the CLI: `migrate` and `rebuild`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use platform::shutdown::{Task, supervise};
-use rdkafka::consumer::StreamConsumer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::ViewChanges;
 use crate::config::Config;
-use crate::consumer::{self, ConsumerSettings};
+use crate::consumer::progress::Progress;
+use crate::consumer::rebuild::Rebuild;
+use crate::consumer::{self, Projector, ProjectorConsumer};
 use crate::http::{self, AppState};
-use crate::projections::MIGRATOR;
+use crate::projections::{MIGRATOR, checkpoint};
 
 /// How long shutdown waits for in-flight requests and the projector's batch.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -23,10 +26,9 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    consumer: Arc<StreamConsumer>,
-    pool: PgPool,
-    topic: String,
-    settings: ConsumerSettings,
+    projector: Projector,
+    consumer: Arc<ProjectorConsumer>,
+    changes: ViewChanges,
     shutdown: CancellationToken,
 }
 
@@ -39,26 +41,65 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Connects to the database (waiting with backoff), migrates, subscribes to the topic and
-    /// binds the HTTP port. `shutdown` stops everything.
+    /// Connects to the database and the broker (waiting for both with backoff), migrates,
+    /// subscribes to the topic and binds the HTTP port. `shutdown` stops everything.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
-        let consumer = Arc::new(consumer::subscribe(&config.kafka, &config.consumer)?);
+        platform::kafka::wait_for_topic(
+            &config.kafka,
+            &config.consumer.dead_letter_topic,
+            1,
+            config.topic_replication,
+            &shutdown,
+        )
+        .await?;
+        let progress = Progress::default();
+        let mut conn = pool.acquire().await?;
+        let recorded = checkpoint::offsets(&mut conn, &config.kafka.topic).await?;
+        drop(conn);
+        progress.set_recorded(
+            recorded
+                .into_iter()
+                .map(|(partition, next, _)| (partition, next)),
+        );
+        let consumer = Arc::new(consumer::subscribe(
+            &config.kafka,
+            &config.consumer,
+            progress.clone(),
+        )?);
+        let changes = ViewChanges::default();
         let state = AppState {
             pool: pool.clone(),
             consumer: consumer.clone(),
             topic: config.kafka.topic.clone(),
+            changes: changes.clone(),
+            progress: progress.clone(),
+            rebuild: rebuild(&config, pool.clone()),
+            consistency_wait: config.consistency_wait,
+            shutdown: shutdown.clone(),
         };
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("bind {}", config.http_addr))?;
+        let projector = Projector {
+            pool,
+            topic: config.kafka.topic.clone(),
+            dead_letters: Some(
+                config
+                    .kafka
+                    .client_config()
+                    .create()
+                    .context("create the dead-letter producer")?,
+            ),
+            settings: config.consumer,
+            progress,
+        };
         Ok(Application {
             listener,
             router: http::router(state),
+            projector,
             consumer,
-            pool,
-            topic: config.kafka.topic,
-            settings: config.consumer,
+            changes,
             shutdown,
         })
     }
@@ -71,23 +112,23 @@ impl Application {
             .unwrap_or_default()
     }
 
-    /// Serves until `shutdown` fires: HTTP stops accepting and finishes in-flight requests, the
-    /// projector finishes and commits its batch. Returns an error naming the part that failed,
-    /// if one did.
+    /// Serves until `shutdown` fires: HTTP stops accepting and finishes in-flight requests (live
+    /// streams end), the projector finishes and commits its batch. Returns an error naming the
+    /// part that failed, if one did.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application {
             listener,
             router,
+            projector,
             consumer,
-            pool,
-            topic,
-            settings,
+            changes,
             shutdown,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, "query service listening");
         let server = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        let projector = consumer::run(consumer, pool, topic, settings, shutdown.clone());
+        let listening = changes.listen(projector.pool.clone(), shutdown.clone());
+        let projecting = projector.run(consumer, shutdown.clone());
         let tasks: Vec<Task> = vec![
             (
                 "HTTP server",
@@ -96,7 +137,14 @@ impl Application {
             (
                 "projector",
                 Box::pin(async move {
-                    projector.await;
+                    projecting.await;
+                    Ok(())
+                }),
+            ),
+            (
+                "view change listener",
+                Box::pin(async move {
+                    listening.await;
                     Ok(())
                 }),
             ),
@@ -105,4 +153,29 @@ impl Application {
         tracing::info!("query service stopped");
         outcome
     }
+}
+
+fn rebuild(config: &Config, pool: PgPool) -> Rebuild {
+    Rebuild {
+        pool,
+        db: config.db.clone(),
+        kafka: config.kafka.clone(),
+        settings: config.consumer.clone(),
+    }
+}
+
+/// `query-service migrate`: applies the migrations and returns.
+pub async fn migrate(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
+    tracing::info!("read database migrated");
+    Ok(())
+}
+
+/// `query-service rebuild`: rebuilds the views from the start of the topic and swaps them in,
+/// beside running query services, then returns.
+pub async fn rebuild_views(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
+    let rebuild = rebuild(&config, pool);
+    let id = rebuild.start().await?;
+    rebuild.run(id, shutdown).await
 }

@@ -7,9 +7,14 @@
 mod bad_input;
 mod concurrency;
 mod customers;
+mod dead_letters;
 mod health;
 mod idempotency;
 mod lifecycle;
 mod orders;
 mod projector;
+mod read_your_writes;
+mod rebuild;
 mod relay;
+mod streams;
+mod views;

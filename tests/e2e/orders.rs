@@ -51,7 +51,16 @@ async fn a_placed_order_is_visible_in_the_query_service() {
     );
 
     let response = app.get_order(&order_id.to_string()).await;
-    assert_eq!(response.headers()["etag"], "\"1\"");
+    let etag = response.headers()["etag"].clone();
+    let unchanged = app
+        .http
+        .get(format!("{}/orders/{order_id}", app.query.url))
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(unchanged.headers()["etag"], etag);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -116,8 +116,8 @@ impl TestApp {
         let command = start_command_service(&names, &topic).await;
         let query = start_query_service(&names, &topic, &group).await;
         let app = TestApp {
-            command_db: connect(&names.server.with_database(&names.command_db)).await,
-            query_db: connect(&names.server.with_database(&names.query_db)).await,
+            command_db: connect(&db_settings(&names, &names.command_db)).await,
+            query_db: connect(&query_config(&names, &topic, &group).db).await,
             command,
             query,
             topic,
@@ -137,6 +137,13 @@ impl TestApp {
             response.status().is_success().then_some(())
         })
         .await;
+    }
+
+    /// Starts a query service from `config` (see [`TestApp::query_config`]).
+    pub async fn spawn_query_service_with(&self, config: query_service::Config) -> Running {
+        let running = start_query_service_from(config).await;
+        self.wait_until_ready(&running.url).await;
+        running
     }
 
     /// Starts another query service on the same read database and topic, in `group`.
@@ -204,6 +211,11 @@ impl TestApp {
         created_id(self.post("/customers", &body).await, "customer_id").await
     }
 
+    /// The configuration of a query service of this test in consumer group `group`.
+    pub fn query_config(&self, group: &str) -> query_service::Config {
+        query_config(&self.names, &self.topic, group)
+    }
+
     /// Starts another command service on the same write database and topic.
     pub async fn spawn_command_service(&self) -> Running {
         let running = start_command_service(&self.names, &self.topic).await;
@@ -255,11 +267,49 @@ impl TestApp {
             .expect("produce to the test topic");
     }
 
+    /// Produces envelopes to the test's topic, in order, each under its partition key.
+    pub async fn publish(&self, envelopes: &[EventEnvelope]) {
+        let producer = self.producer();
+        for envelope in envelopes {
+            let payload = envelope.to_vec();
+            let record = FutureRecord::to(&self.topic)
+                .key(&envelope.partition_key)
+                .payload(&payload);
+            producer
+                .send(record, Duration::from_secs(10))
+                .await
+                .expect("produce to the test topic");
+        }
+    }
+
+    /// `GET {query}{path}`.
+    pub async fn query(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.query.url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// `GET {query}{path}` as JSON, after checking it is a 200.
+    pub async fn query_json(&self, path: &str) -> Value {
+        let response = self.query(path).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON body");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
     /// Reads the test's topic from the beginning until `count` messages were seen.
     pub async fn read_topic(&self, count: usize) -> Vec<OwnedMessage> {
+        self.read_topic_named(&self.topic.clone(), count).await
+    }
+
+    /// Reads `topic` from the beginning until `count` messages were seen.
+    pub async fn read_topic_named(&self, topic: &str, count: usize) -> Vec<OwnedMessage> {
         let consumer: StreamConsumer = KafkaSettings {
             brokers: self.names.brokers.clone(),
-            topic: self.topic.clone(),
+            topic: topic.to_owned(),
         }
         .client_config()
         .set("group.id", format!("reader-{}", Uuid::now_v7()))
@@ -267,7 +317,7 @@ impl TestApp {
         .set("enable.auto.commit", "false")
         .create()
         .expect("test consumer");
-        consumer.subscribe(&[&self.topic]).expect("subscribe");
+        consumer.subscribe(&[topic]).expect("subscribe");
         let mut messages = Vec::new();
         while messages.len() < count {
             let message = tokio::time::timeout(EVENTUALLY, consumer.recv())
@@ -292,6 +342,38 @@ impl TestApp {
             .fetch_all(&self.query_db)
             .await
             .expect("read order_detail")
+    }
+}
+
+/// Builds envelopes the way the command service would, numbering each aggregate's versions, so
+/// tests can script exact event sequences (duplicates, gaps, odd orders) onto the topic.
+#[derive(Debug, Default)]
+pub struct Script {
+    versions: std::collections::HashMap<Uuid, i64>,
+}
+
+impl Script {
+    /// The envelope of `event` as the next version of its aggregate, at `occurred_at`.
+    pub fn next(
+        &mut self,
+        event: DomainEvent,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+    ) -> EventEnvelope {
+        let version = self.versions.entry(event.aggregate_id()).or_default();
+        *version += 1;
+        EventEnvelope {
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().into(),
+            schema_version: event.schema_version(),
+            aggregate_type: event.aggregate_type(),
+            aggregate_id: event.aggregate_id(),
+            aggregate_version: *version,
+            partition_key: event.customer_id().to_string(),
+            occurred_at,
+            correlation_id: None,
+            causation_id: None,
+            data: event.to_data(),
+        }
     }
 }
 
@@ -398,10 +480,8 @@ async fn count_rows(pool: &PgPool, table: &str) -> i64 {
         .expect("count rows")
 }
 
-async fn connect(url: &DatabaseUrl) -> PgPool {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .connect(url.expose())
+async fn connect(settings: &DbSettings) -> PgPool {
+    platform::db::connect(settings)
         .await
         .expect("connect to a test database")
 }
@@ -412,6 +492,7 @@ fn db_settings(names: &Names, database: &str) -> DbSettings {
         max_connections: 5,
         statement_timeout: Duration::from_secs(10),
         acquire_timeout: Duration::from_secs(10),
+        search_path: None,
     }
 }
 
@@ -449,18 +530,31 @@ async fn start_command_service(names: &Names, topic: &str) -> Running {
     }
 }
 
-async fn start_query_service(names: &Names, topic: &str, group: &str) -> Running {
-    let config = query_service::Config {
+fn query_config(names: &Names, topic: &str, group: &str) -> query_service::Config {
+    query_service::Config {
         http_addr: ([127, 0, 0, 1], 0).into(),
-        db: db_settings(names, &names.query_db),
+        db: DbSettings {
+            search_path: Some(query_service::config::VIEWS_SEARCH_PATH.into()),
+            ..db_settings(names, &names.query_db)
+        },
         kafka: kafka(names, topic),
         consumer: query_service::consumer::ConsumerSettings {
             group_id: group.to_owned(),
             batch_size: 100,
             batch_wait: Duration::from_millis(5),
             fetch_wait: Duration::from_millis(50),
+            dead_letter_topic: format!("{topic}.dead-letters"),
         },
-    };
+        topic_replication: 1,
+        consistency_wait: Duration::from_secs(2),
+    }
+}
+
+async fn start_query_service(names: &Names, topic: &str, group: &str) -> Running {
+    start_query_service_from(query_config(names, topic, group)).await
+}
+
+async fn start_query_service_from(config: query_service::Config) -> Running {
     let shutdown = CancellationToken::new();
     let app = query_service::Application::build(config, shutdown.clone())
         .await

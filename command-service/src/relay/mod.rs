@@ -9,7 +9,6 @@
 //! the batch, and consumers drop the duplicates by aggregate version.
 
 mod publish;
-mod topic;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +21,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use publish::producer;
-pub use topic::ensure_topic;
 
 /// The PostgreSQL notification channel that says "the event log has new rows".
 pub const CHANNEL: &str = "event_log_appended";

@@ -2,23 +2,33 @@
 //! messages or T milliseconds to the projector, and commits offsets to Kafka only after the
 //! projector's database transaction committed.
 //!
-//! The offsets the projector records in PostgreSQL are the truth; the ones committed to Kafka
-//! only tell a (re)joining member roughly where to start. Starting too early is harmless: the
-//! projector skips offsets it has already applied.
+//! The offsets the projector records in PostgreSQL are the truth; on assignment each partition
+//! starts there (see [`progress`]), and the offsets committed to Kafka are only a hint. A batch
+//! the views refuse is split and applied message by message, so one poison message is parked
+//! (dead-letter table and topic) while the rest of the stream flows.
 
+pub mod progress;
+pub mod rebuild;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::projections::{self, Incoming};
+use crate::projections::{self, ApplyError, BatchSummary, Incoming, checkpoint};
 use platform::kafka::KafkaSettings;
+use progress::{Progress, ProjectorContext};
+
+/// The consumer type of the projector.
+pub type ProjectorConsumer = StreamConsumer<ProjectorContext>;
 
 /// Consumer tuning.
 #[derive(Debug, Clone)]
@@ -31,14 +41,17 @@ pub struct ConsumerSettings {
     pub batch_wait: Duration,
     /// Longest the broker holds a fetch when there is nothing new.
     pub fetch_wait: Duration,
+    /// Where parked messages are also published.
+    pub dead_letter_topic: String,
 }
 
-/// A consumer in the group, subscribed to the topic.
+/// A consumer in the group, subscribed to the topic, starting partitions where `progress` says.
 pub fn subscribe(
     kafka: &KafkaSettings,
     settings: &ConsumerSettings,
-) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = kafka
+    progress: Progress,
+) -> anyhow::Result<ProjectorConsumer> {
+    let consumer: ProjectorConsumer = kafka
         .client_config()
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "false")
@@ -50,7 +63,7 @@ pub fn subscribe(
         )
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .create()
+        .create_with_context(ProjectorContext { progress })
         .context("create Kafka consumer")?;
     consumer
         .subscribe(&[&kafka.topic])
@@ -58,53 +71,261 @@ pub fn subscribe(
     Ok(consumer)
 }
 
-/// Consumes until `shutdown`. A batch that fails to apply (database down) is retried with
-/// backoff, never skipped; on shutdown the batch in flight is finished and the consumer leaves
-/// the group when dropped.
-pub async fn run(
-    consumer: Arc<StreamConsumer>,
-    pool: PgPool,
-    topic: String,
-    settings: ConsumerSettings,
-    shutdown: CancellationToken,
-) {
-    while let Some(batch) = next_batch(&consumer, &settings, &shutdown).await {
-        let mut backoff = Duration::from_millis(100);
-        let started = std::time::Instant::now();
-        let summary = loop {
-            match projections::apply_batch(&pool, &topic, &batch).await {
-                Ok(summary) => break summary,
-                Err(error) => {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        retry_in_ms = backoff.as_millis() as u64,
-                        "could not apply batch; retrying"
-                    );
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        tracing::debug!(messages = batch.len(), ?summary, "applied batch");
-        summary.record(started.elapsed(), batch.len());
-        commit(&consumer, &topic, &batch);
-    }
-    tracing::info!("consumer stopped");
+/// What the projector needs besides its consumer.
+#[derive(Clone)]
+pub struct Projector {
+    /// The read database.
+    pub pool: PgPool,
+    /// The event topic.
+    pub topic: String,
+    /// Tuning.
+    pub settings: ConsumerSettings,
+    /// Publishes parked messages to the dead-letter topic (not during a rebuild, which only
+    /// meets messages parked before).
+    pub dead_letters: Option<FutureProducer>,
+    /// Offsets and rates, shared with the rebalance callback and the admin endpoint.
+    pub progress: Progress,
 }
 
-/// Waits for a first message, then gathers more until the batch is full or `batch_wait` passed.
-/// `None` on shutdown.
-async fn next_batch(
-    consumer: &StreamConsumer,
-    settings: &ConsumerSettings,
-    shutdown: &CancellationToken,
-) -> Option<Vec<Incoming>> {
-    let first = loop {
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("topic", &self.topic)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Projector {
+    /// Consumes until `shutdown`. A batch that fails for a transient reason (database down) is
+    /// retried with backoff, never skipped; on shutdown the batch in flight is finished and the
+    /// consumer leaves the group when dropped.
+    pub async fn run(self, consumer: Arc<ProjectorConsumer>, shutdown: CancellationToken) {
+        let refresher = tokio::spawn(refresh_recorded_offsets(
+            self.pool.clone(),
+            self.topic.clone(),
+            self.progress.clone(),
+            shutdown.clone(),
+        ));
+        while let Next::Batch(batch) = next_batch(&*consumer, &self.settings, &shutdown, None).await
+        {
+            let started = std::time::Instant::now();
+            let Some(summary) = self.apply(&batch, &shutdown).await else {
+                break;
+            };
+            summary.record(started.elapsed(), batch.len());
+            tracing::debug!(messages = batch.len(), ?summary, "applied batch");
+            let next = projections::next_offsets(&batch);
+            let mut counts: HashMap<i32, usize> = HashMap::new();
+            for message in &batch {
+                *counts.entry(message.partition).or_default() += 1;
+            }
+            self.progress.applied(&next, &counts);
+            commit(&consumer, &self.topic, &next);
+        }
+        refresher.abort();
+        tracing::info!("consumer stopped");
+    }
+
+    /// Applies `batch`; `None` when shut down while waiting to retry.
+    async fn apply(
+        &self,
+        batch: &[Incoming],
+        shutdown: &CancellationToken,
+    ) -> Option<BatchSummary> {
+        let mut backoff = Backoff::new();
+        loop {
+            match projections::apply_batch(&self.pool, &self.topic, batch).await {
+                Ok((summary, parked)) => {
+                    for (message, error) in parked {
+                        self.publish_dead_letter(message, &error);
+                    }
+                    return Some(summary);
+                }
+                Err(ApplyError::Poison(error)) if batch.len() > 1 => {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        messages = batch.len(),
+                        "the views refused a batch; applying its messages one by one"
+                    );
+                    return self.apply_one_by_one(batch, shutdown).await;
+                }
+                Err(ApplyError::Poison(error)) => {
+                    let message = &batch[0];
+                    let reason = format!("{error:#}");
+                    match projections::park_refused(&self.pool, &self.topic, message, &reason).await
+                    {
+                        Ok(()) => {
+                            self.publish_dead_letter(message, &reason);
+                            return Some(BatchSummary {
+                                parked: 1,
+                                ..BatchSummary::default()
+                            });
+                        }
+                        Err(error) => {
+                            backoff
+                                .wait("could not park a refused message", &error, shutdown)
+                                .await?
+                        }
+                    }
+                }
+                Err(ApplyError::Transient(error)) => {
+                    backoff
+                        .wait("could not apply batch", &error, shutdown)
+                        .await?
+                }
+            }
+        }
+    }
+
+    async fn apply_one_by_one(
+        &self,
+        batch: &[Incoming],
+        shutdown: &CancellationToken,
+    ) -> Option<BatchSummary> {
+        let mut total = BatchSummary::default();
+        for message in batch {
+            let one = Box::pin(self.apply(std::slice::from_ref(message), shutdown)).await?;
+            total.applied += one.applied;
+            total.redelivered += one.redelivered;
+            total.duplicates += one.duplicates;
+            total.skipped += one.skipped;
+            total.out_of_order += one.out_of_order;
+            total.parked += one.parked;
+        }
+        Some(total)
+    }
+
+    /// Publishes a parked message to the dead-letter topic with the reason in a header. Best
+    /// effort: the dead-letter table is the record; the topic is for other tools.
+    fn publish_dead_letter(&self, message: &Incoming, error: &str) {
+        let Some(producer) = &self.dead_letters else {
+            return;
+        };
+        let partition = message.partition.to_string();
+        let offset = message.offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "dead-letter-reason",
+                value: Some(error),
+            })
+            .insert(Header {
+                key: "source-topic",
+                value: Some(self.topic.as_str()),
+            })
+            .insert(Header {
+                key: "source-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "source-offset",
+                value: Some(offset.as_str()),
+            });
+        let mut record = FutureRecord::to(&self.settings.dead_letter_topic).headers(headers);
+        if let Some(key) = &message.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(payload) = &message.payload {
+            record = record.payload(payload.as_slice());
+        }
+        match producer.send_result(record) {
+            Ok(delivery) => {
+                tokio::spawn(async move {
+                    if let Ok(Err((error, _))) = delivery.await {
+                        tracing::warn!(%error, "could not publish a dead letter to its topic");
+                    }
+                });
+            }
+            Err((error, _)) => {
+                tracing::warn!(%error, "could not publish a dead letter to its topic")
+            }
+        }
+    }
+}
+
+/// Exponential backoff between retries, 100 ms to 5 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(Duration::from_millis(100))
+    }
+
+    /// Logs `error` and waits; `None` when shut down meanwhile.
+    async fn wait(
+        &mut self,
+        what: &str,
+        error: &anyhow::Error,
+        shutdown: &CancellationToken,
+    ) -> Option<()> {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            retry_in_ms = self.0.as_millis() as u64,
+            "{what}; retrying"
+        );
         tokio::select! {
             () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(self.0) => {}
+        }
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        Some(())
+    }
+}
+
+/// Keeps the offset mirror up to date with what every replica recorded.
+async fn refresh_recorded_offsets(
+    pool: PgPool,
+    topic: String,
+    progress: Progress,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match pool.acquire().await {
+            Ok(mut conn) => match checkpoint::offsets(&mut conn, &topic).await {
+                Ok(rows) => progress.set_recorded(rows.into_iter().map(|(p, next, _)| (p, next))),
+                Err(error) => tracing::debug!(
+                    error = format!("{error:#}"),
+                    "could not refresh recorded offsets"
+                ),
+            },
+            Err(error) => tracing::debug!(%error, "could not refresh recorded offsets"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// What waiting for a batch gave.
+enum Next {
+    /// Up to `batch_size` messages.
+    Batch(Vec<Incoming>),
+    /// Nothing arrived within the idle limit.
+    Idle,
+    /// Shutdown began.
+    Shutdown,
+}
+
+/// Waits for a first message (at most `idle`, when given), then gathers more until the batch is
+/// full or `batch_wait` passed.
+async fn next_batch<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    settings: &ConsumerSettings,
+    shutdown: &CancellationToken,
+    idle: Option<Duration>,
+) -> Next {
+    let idle_deadline = idle.map(|idle| Instant::now() + idle);
+    let first = loop {
+        let wait_idle = async {
+            match idle_deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return Next::Shutdown,
+            () = wait_idle => return Next::Idle,
             received = consumer.recv() => match received {
                 Ok(message) => break incoming(&message),
                 Err(error) => {
@@ -124,7 +345,7 @@ async fn next_batch(
             Err(_elapsed) => break,
         }
     }
-    Some(batch)
+    Next::Batch(batch)
 }
 
 fn incoming(message: &impl Message) -> Incoming {
@@ -136,13 +357,13 @@ fn incoming(message: &impl Message) -> Incoming {
     }
 }
 
-/// Commits the next offset of each partition of `batch`. A failure (partition revoked
-/// meanwhile, broker away) only means a later member starts a little early.
-fn commit(consumer: &StreamConsumer, topic: &str, batch: &[Incoming]) {
-    let next = projections::next_offsets(batch);
+/// Commits the next offset of each partition. A failure (partition revoked meanwhile, broker
+/// away) only means a later member starts a little early.
+fn commit(consumer: &ProjectorConsumer, topic: &str, next: &std::collections::BTreeMap<i32, i64>) {
     let mut offsets = TopicPartitionList::with_capacity(next.len());
     for (partition, offset) in next {
-        if let Err(error) = offsets.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+        if let Err(error) = offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+        {
             tracing::warn!(%error, partition, "cannot build offset commit");
         }
     }

@@ -1,25 +1,53 @@
-//! The query service's REST API: the views, read-only, as JSON with their version as `ETag`.
+//! The query service's REST API: the views, read-only, as JSON with an `ETag` (304 on a
+//! matching `If-None-Match`), read-your-writes on request, live updates as Server-Sent Events,
+//! and the operations on the projections under `/admin`.
 
+mod admin;
+mod caching;
+mod consistency;
+mod customers;
 mod orders;
+mod params;
+mod reports;
+mod streams;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use axum::routing::{get, post};
+use rdkafka::consumer::Consumer;
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::changes::ViewChanges;
+use crate::consumer::ProjectorConsumer;
+use crate::consumer::progress::Progress;
+use crate::consumer::rebuild::Rebuild;
+
+pub use consistency::CONSISTENCY_TOKEN;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The read database.
+    /// The read database (search path `public,views`).
     pub pool: PgPool,
-    /// For readiness only: the projector's consumer.
-    pub consumer: Arc<StreamConsumer>,
-    /// The event topic, for readiness.
+    /// The projector's consumer: readiness and watermarks.
+    pub consumer: Arc<ProjectorConsumer>,
+    /// The event topic.
     pub topic: String,
+    /// View change notifications.
+    pub changes: ViewChanges,
+    /// The projector's offsets and rates.
+    pub progress: Progress,
+    /// Starts rebuilds.
+    pub rebuild: Rebuild,
+    /// Longest a read-your-writes wait lasts.
+    pub consistency_wait: Duration,
+    /// Ends live streams on shutdown.
+    pub shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for AppState {
@@ -33,11 +61,32 @@ impl std::fmt::Debug for AppState {
 /// All routes, wrapped in the shared HTTP edge.
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
-        .route("/orders/{id}", get(orders::order_detail))
+        .route("/orders", get(orders::search))
+        .route("/orders/{id}", get(orders::detail))
+        .route("/orders/{id}/stream", get(streams::order))
+        .route("/customers/{id}", get(customers::profile))
+        .route("/customers/{id}/orders", get(customers::orders))
+        .route(
+            "/customers/{id}/orders/stream",
+            get(streams::customer_orders),
+        )
+        .route("/dashboards/shipping", get(reports::shipping))
+        .route("/reports/daily-sales", get(reports::daily_sales))
+        .route("/admin/dead-letters", get(admin::list_dead_letters))
+        .route(
+            "/admin/dead-letters/{id}/retry",
+            post(admin::retry_dead_letter),
+        )
+        .route(
+            "/admin/dead-letters/{id}/discard",
+            post(admin::discard_dead_letter),
+        )
+        .route("/admin/projections", get(admin::projections))
+        .route("/admin/projections/rebuild", post(admin::rebuild))
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
-    platform::http::edge(routes, 16 * 1024)
+    platform::http::edge(routes, 64 * 1024)
 }
 
 /// Ready when the read database answers and the broker has the topic.

@@ -1,12 +1,38 @@
-//! What the projector has applied: the next offset per partition and the version per aggregate.
+//! What the projector has applied: the next offset per partition and the version per aggregate;
+//! and the lock that lets a rebuild swap the views while no batch is being applied.
 
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Applicable;
+
+/// Advisory lock key shared by every batch and taken exclusively by a rebuild's swap ("views").
+const APPLY_LOCK: i64 = 0x76_69_65_77_73;
+
+/// Takes the apply lock in shared mode for the rest of the transaction: batches of all
+/// replicas run side by side, and a swap waits for them and holds them off.
+pub async fn share_apply_lock(tx: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(APPLY_LOCK)
+        .execute(tx)
+        .await
+        .context("take the apply lock")?;
+    Ok(())
+}
+
+/// Takes the apply lock exclusively for the rest of the transaction.
+pub async fn exclusive_apply_lock(tx: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPLY_LOCK)
+        .execute(tx)
+        .await
+        .context("take the apply lock exclusively")?;
+    Ok(())
+}
 
 /// Locks (creating when missing) the offset rows of `partitions` and returns their next offsets.
 pub async fn lock_offsets(
@@ -38,26 +64,41 @@ pub async fn lock_offsets(
     Ok(rows.into_iter().collect())
 }
 
-/// Records the next offset to apply per partition.
+/// Records the next offset to apply per partition, and when the newest applied event happened.
 pub async fn save_offsets(
     tx: &mut PgConnection,
     topic: &str,
     next: &BTreeMap<i32, i64>,
+    last_event_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<()> {
     let partitions: Vec<i32> = next.keys().copied().collect();
     let offsets: Vec<i64> = next.values().copied().collect();
     sqlx::query(
-        "UPDATE consumer_offsets o SET next_offset = GREATEST(o.next_offset, n.next_offset), updated_at = now()
+        "UPDATE consumer_offsets o SET next_offset = GREATEST(o.next_offset, n.next_offset), updated_at = now(),
+                last_event_at = GREATEST(o.last_event_at, $4)
          FROM UNNEST($2::int[], $3::bigint[]) AS n(partition, next_offset)
          WHERE o.topic = $1 AND o.partition = n.partition",
     )
     .bind(topic)
     .bind(partitions)
     .bind(offsets)
+    .bind(last_event_at)
     .execute(tx)
     .await
     .context("save offsets")?;
     Ok(())
+}
+
+/// Every recorded partition of `topic`: next offset and the time of its newest applied event.
+pub async fn offsets(
+    conn: &mut PgConnection,
+    topic: &str,
+) -> anyhow::Result<Vec<(i32, i64, Option<DateTime<Utc>>)>> {
+    sqlx::query_as("SELECT partition, next_offset, last_event_at FROM consumer_offsets WHERE topic = $1 ORDER BY partition")
+        .bind(topic)
+        .fetch_all(conn)
+        .await
+        .context("read offsets")
 }
 
 /// The applied version of each of `ids` that has one.
@@ -76,6 +117,16 @@ pub async fn applied_versions(
     .await
     .context("read applied versions")?;
     Ok(rows.into_iter().collect())
+}
+
+/// The applied version of one aggregate (0 when none).
+pub async fn applied_version(pool: &sqlx::PgPool, id: Uuid) -> Result<i64, sqlx::Error> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM applied_versions WHERE aggregate_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(version.unwrap_or(0))
 }
 
 /// Records the versions of `applied` (the last event of each aggregate wins).

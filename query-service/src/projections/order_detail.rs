@@ -5,7 +5,7 @@
 //! in one query, folds every event in memory and writes them back in one statement, so a batch
 //! costs the same few round trips whatever its size.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Applicable;
+use super::customer_profile::Customers;
 
 /// One line as shown on the order screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +40,10 @@ pub struct OrderDetail {
     pub order_id: Uuid,
     /// Who placed it.
     pub customer_id: Uuid,
+    /// The customer's current name (copied from their events; `null` until known).
+    pub customer_name: Option<String>,
+    /// The customer's current email (copied from their events; `null` until known).
+    pub customer_email: Option<String>,
     /// `pending`, `confirmed`, `shipped`, `delivered` or `cancelled`.
     pub status: String,
     /// ISO 4217 code of every amount.
@@ -98,6 +103,8 @@ impl OrderDetail {
             return Some(OrderDetail {
                 order_id: placed.order_id,
                 customer_id: placed.customer_id,
+                customer_name: None,
+                customer_email: None,
                 status: "pending".into(),
                 currency: placed.currency.clone(),
                 items: placed.items.iter().map(ItemView::of).collect(),
@@ -161,14 +168,29 @@ fn order_id(event: &DomainEvent) -> Option<Uuid> {
     (event.aggregate_type() == AggregateType::Order).then(|| event.aggregate_id())
 }
 
-/// Folds `events` into the stored documents.
-pub async fn apply(tx: &mut PgConnection, events: &[Applicable]) -> anyhow::Result<()> {
-    let mut ids: Vec<Uuid> = events.iter().filter_map(|(_, e)| order_id(e)).collect();
-    if ids.is_empty() {
-        return Ok(());
+/// Folds `events` into the stored documents and copies the customers' current name and email
+/// into every document of a customer whose facts changed. Returns the customers whose orders
+/// changed.
+pub async fn apply(
+    tx: &mut PgConnection,
+    events: &[Applicable],
+    customers: &Customers,
+) -> anyhow::Result<BTreeSet<Uuid>> {
+    let mut ids: BTreeSet<Uuid> = events.iter().filter_map(|(_, e)| order_id(e)).collect();
+    if !customers.changed.is_empty() {
+        let renamed: Vec<Uuid> = customers.changed.iter().copied().collect();
+        let of_renamed: Vec<Uuid> =
+            sqlx::query_scalar("SELECT order_id FROM order_detail WHERE customer_id = ANY($1)")
+                .bind(renamed)
+                .fetch_all(&mut *tx)
+                .await
+                .context("find orders of changed customers")?;
+        ids.extend(of_renamed);
     }
-    ids.sort_unstable();
-    ids.dedup();
+    if ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let ids: Vec<Uuid> = ids.into_iter().collect();
     let mut views = load(tx, &ids).await?;
     for (envelope, event) in events {
         if let Some(id) = order_id(event)
@@ -177,7 +199,20 @@ pub async fn apply(tx: &mut PgConnection, events: &[Applicable]) -> anyhow::Resu
             views.insert(id, view);
         }
     }
-    save(tx, views.values()).await
+    let mut changed_customers = BTreeSet::new();
+    for view in views.values_mut() {
+        changed_customers.insert(view.customer_id);
+        let facts = customers.facts.get(&view.customer_id);
+        view.customer_name = facts.and_then(|f| f.name.clone());
+        view.customer_email = facts.and_then(|f| f.email.clone());
+    }
+    let versions = customers
+        .facts
+        .iter()
+        .map(|(id, f)| (*id, f.version))
+        .collect();
+    save(tx, views.values(), &versions).await?;
+    Ok(changed_customers)
 }
 
 async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, OrderDetail>> {
@@ -199,48 +234,87 @@ async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<HashMap<Uui
 async fn save(
     tx: &mut PgConnection,
     views: impl Iterator<Item = &OrderDetail>,
+    customer_versions: &HashMap<Uuid, i64>,
 ) -> anyhow::Result<()> {
-    let (mut ids, mut customers, mut statuses, mut placed, mut versions, mut bodies) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let mut rows = Rows::default();
     for view in views {
-        ids.push(view.order_id);
-        customers.push(view.customer_id);
-        statuses.push(view.status.as_str());
-        placed.push(view.created_at);
-        versions.push(view.version);
-        bodies.push(serde_json::to_string(view).context("serialize order detail")?);
+        rows.order_id.push(view.order_id);
+        rows.customer_id.push(view.customer_id);
+        rows.customer_name.push(view.customer_name.clone());
+        rows.customer_email.push(view.customer_email.clone());
+        rows.customer_version.push(
+            customer_versions
+                .get(&view.customer_id)
+                .copied()
+                .unwrap_or(0),
+        );
+        rows.status.push(view.status.clone());
+        rows.currency.push(view.currency.clone());
+        rows.item_count
+            .push(i64::try_from(view.item_count).unwrap_or(i64::MAX));
+        rows.total_cents.push(view.total_cents);
+        rows.placed_at.push(view.created_at);
+        rows.confirmed_at.push(view.confirmed_at);
+        rows.updated_at.push(view.updated_at);
+        rows.version.push(view.version);
+        rows.body
+            .push(serde_json::to_string(view).context("serialize order detail")?);
     }
     sqlx::query(
-        "INSERT INTO order_detail (order_id, customer_id, status, placed_at, version, body)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[]::json[])
+        "INSERT INTO order_detail (order_id, customer_id, customer_name, customer_email, customer_version, status, currency,
+                                   item_count, total_cents, placed_at, confirmed_at, updated_at, version, body)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
+                              $8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
+                              $13::bigint[], $14::text[]::json[])
          ON CONFLICT (order_id) DO UPDATE SET
-             customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, placed_at = EXCLUDED.placed_at,
-             version = EXCLUDED.version, body = EXCLUDED.body",
+             customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name,
+             customer_email = EXCLUDED.customer_email, customer_version = EXCLUDED.customer_version,
+             status = EXCLUDED.status, currency = EXCLUDED.currency, item_count = EXCLUDED.item_count,
+             total_cents = EXCLUDED.total_cents, placed_at = EXCLUDED.placed_at, confirmed_at = EXCLUDED.confirmed_at,
+             updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, body = EXCLUDED.body",
     )
-    .bind(ids)
-    .bind(customers)
-    .bind(statuses)
-    .bind(placed)
-    .bind(versions)
-    .bind(bodies)
+    .bind(rows.order_id)
+    .bind(rows.customer_id)
+    .bind(rows.customer_name)
+    .bind(rows.customer_email)
+    .bind(rows.customer_version)
+    .bind(rows.status)
+    .bind(rows.currency)
+    .bind(rows.item_count)
+    .bind(rows.total_cents)
+    .bind(rows.placed_at)
+    .bind(rows.confirmed_at)
+    .bind(rows.updated_at)
+    .bind(rows.version)
+    .bind(rows.body)
     .execute(tx)
     .await
     .context("save order details")?;
     Ok(())
 }
 
-/// The stored document of `order_id` as JSON text, with its version.
-pub async fn find(
-    pool: &sqlx::PgPool,
-    order_id: Uuid,
-) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT version, body::text FROM order_detail WHERE order_id = $1")
+/// Column arrays for one set-based upsert.
+#[derive(Default)]
+struct Rows {
+    order_id: Vec<Uuid>,
+    customer_id: Vec<Uuid>,
+    customer_name: Vec<Option<String>>,
+    customer_email: Vec<Option<String>>,
+    customer_version: Vec<i64>,
+    status: Vec<String>,
+    currency: Vec<String>,
+    item_count: Vec<i64>,
+    total_cents: Vec<i64>,
+    placed_at: Vec<DateTime<Utc>>,
+    confirmed_at: Vec<Option<DateTime<Utc>>>,
+    updated_at: Vec<DateTime<Utc>>,
+    version: Vec<i64>,
+    body: Vec<String>,
+}
+
+/// The stored document of `order_id` as JSON text.
+pub async fn find(pool: &sqlx::PgPool, order_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT body::text FROM order_detail WHERE order_id = $1")
         .bind(order_id)
         .fetch_optional(pool)
         .await

@@ -1,0 +1,167 @@
+//! What this replica knows about the projector's position: the applied offsets recorded in the
+//! read database (mirrored here, refreshed every few seconds and after each batch) and the
+//! recent apply rate per partition. The mirror lets a rebalance start each newly assigned
+//! partition at the offset the database recorded, without a database call inside librdkafka's
+//! callback.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// The window the apply rate is averaged over.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct State {
+    offsets: HashMap<i32, i64>,
+    applied: HashMap<i32, VecDeque<(Instant, usize)>>,
+    assigned: Vec<i32>,
+}
+
+/// Shared between the consumer loop, its rebalance callback and the admin endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<Mutex<State>>);
+
+impl Progress {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the maps inconsistent; keep using them.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces the mirror with offsets read from the database.
+    pub fn set_recorded(&self, recorded: impl IntoIterator<Item = (i32, i64)>) {
+        let mut state = self.state();
+        for (partition, next) in recorded {
+            let offset = state.offsets.entry(partition).or_default();
+            *offset = (*offset).max(next);
+        }
+    }
+
+    /// Notes a batch this replica applied: its next offsets and message counts.
+    pub fn applied(
+        &self,
+        next: &std::collections::BTreeMap<i32, i64>,
+        counts: &HashMap<i32, usize>,
+    ) {
+        let now = Instant::now();
+        let mut state = self.state();
+        for (partition, offset) in next {
+            let recorded = state.offsets.entry(*partition).or_default();
+            *recorded = (*recorded).max(*offset);
+        }
+        for (partition, count) in counts {
+            let window = state.applied.entry(*partition).or_default();
+            window.push_back((now, *count));
+            while window
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW)
+            {
+                window.pop_front();
+            }
+        }
+    }
+
+    /// Messages per second this replica applied to `partition` over the last ten seconds.
+    pub fn rate(&self, partition: i32) -> f64 {
+        let now = Instant::now();
+        let state = self.state();
+        let recent: usize = state
+            .applied
+            .get(&partition)
+            .map(|w| {
+                w.iter()
+                    .filter(|(at, _)| now.duration_since(*at) <= RATE_WINDOW)
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0);
+        recent as f64 / RATE_WINDOW.as_secs_f64()
+    }
+
+    /// The partitions currently assigned to this replica.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.state().assigned.clone()
+    }
+}
+
+/// The consumer's context: on assignment, starts each partition at the offset the database
+/// recorded (the broker's committed offset is only a hint and may be behind, or ahead after the
+/// views were reset); a partition with no record starts at the beginning.
+#[derive(Debug, Clone)]
+pub struct ProjectorContext {
+    /// The shared progress.
+    pub progress: Progress,
+}
+
+impl ClientContext for ProjectorContext {}
+
+impl ConsumerContext for ProjectorContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let outcome = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<(String, i32)> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition()))
+                    .collect();
+                {
+                    let mut state = self.progress.state();
+                    for (topic, partition) in &partitions {
+                        let start = state
+                            .offsets
+                            .get(partition)
+                            .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+                        if let Err(error) = tpl.set_partition_offset(topic, *partition, start) {
+                            tracing::warn!(%error, partition, "cannot set the start offset");
+                        }
+                    }
+                    state.assigned.extend(partitions.iter().map(|(_, p)| *p));
+                    state.assigned.sort_unstable();
+                    state.assigned.dedup();
+                }
+                tracing::info!(partitions = ?partitions.iter().map(|(_, p)| p).collect::<Vec<_>>(), "partitions assigned");
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                self.progress
+                    .state()
+                    .assigned
+                    .retain(|p| !revoked.contains(p));
+                tracing::info!(partitions = ?revoked, "partitions revoked");
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance failed");
+                consumer.unassign()
+            }
+        };
+        if let Err(error) = outcome {
+            tracing::error!(%error, "could not apply the rebalance");
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Rebuilding the views without downtime.
+//!
+//! A rebuild creates schema `views_rebuild` with empty copies of every table in `views`, replays
+//! the topic from its beginning into it (its own offsets and applied versions live in the copy
+//! too) while queries keep being served from `views`, and once the copy has applied at least
+//! everything the live views have, swaps the schemas in one transaction that holds the apply lock
+//! exclusively — no live batch runs during the swap. Prepared statements of every replica are
+//! re-planned against the new tables because the old ones are dropped in the same transaction.
+//!
+//! One rebuild runs at a time (a partial unique index on `projection_rebuilds`); its progress
+//! and heartbeat are stored there so every replica's admin endpoint can show it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::{ConsumerSettings, Next, Projector, next_batch};
+use crate::projections::{self, checkpoint};
+use platform::db::DbSettings;
+use platform::kafka::KafkaSettings;
+
+/// The schema a rebuild fills.
+const REBUILD_SCHEMA_PATH: &str = "public,views_rebuild";
+/// A running rebuild whose heartbeat is older than this is considered abandoned.
+const ABANDONED_AFTER_SECS: f64 = 30.0;
+
+/// Another rebuild is running.
+#[derive(Debug, thiserror::Error)]
+#[error("rebuild {0} is already running")]
+pub struct AlreadyRunning(pub i64);
+
+/// Everything a rebuild needs.
+#[derive(Debug, Clone)]
+pub struct Rebuild {
+    /// The live read database pool (search path `public,views`).
+    pub pool: PgPool,
+    /// How to connect to the read database.
+    pub db: DbSettings,
+    /// The broker and topic.
+    pub kafka: KafkaSettings,
+    /// Batch sizes and waits.
+    pub settings: ConsumerSettings,
+}
+
+impl Rebuild {
+    /// Registers a new rebuild and prepares its schema; fails with [`AlreadyRunning`] when one
+    /// runs. Returns its id; [`Rebuild::run`] does the work.
+    pub async fn start(&self) -> anyhow::Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE projection_rebuilds SET status = 'failed', finished_at = now(), error = 'abandoned: no heartbeat'
+             WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => $1)",
+        )
+        .bind(ABANDONED_AFTER_SECS)
+        .execute(&mut *tx)
+        .await?;
+        let running: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM projection_rebuilds WHERE status = 'running' FOR UPDATE",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = running {
+            return Err(AlreadyRunning(id).into());
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO projection_rebuilds (status) VALUES ('running') RETURNING id",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::raw_sql(
+            "DROP SCHEMA IF EXISTS views_rebuild CASCADE;
+             CREATE SCHEMA views_rebuild;
+             DO $$
+             DECLARE t text;
+             BEGIN
+                 FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'views' LOOP
+                     EXECUTE format('CREATE TABLE views_rebuild.%I (LIKE views.%I INCLUDING ALL)', t, t);
+                 END LOOP;
+             END $$;",
+        )
+        .execute(&mut *tx)
+        .await
+        .context("create the rebuild schema")?;
+        tx.commit().await?;
+        tracing::info!(rebuild = id, "rebuild started");
+        Ok(id)
+    }
+
+    /// Replays the topic into the rebuild schema and swaps it in. Records the outcome.
+    pub async fn run(&self, id: i64, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let outcome = self.replay_and_swap(id, &shutdown).await;
+        let (status, error) = match &outcome {
+            Ok(()) => ("swapped", None),
+            Err(error) => ("failed", Some(format!("{error:#}"))),
+        };
+        sqlx::query("UPDATE projection_rebuilds SET status = $2, error = $3, finished_at = now() WHERE id = $1 AND status = 'running'")
+            .bind(id)
+            .bind(status)
+            .bind(&error)
+            .execute(&self.pool)
+            .await?;
+        match &outcome {
+            Ok(()) => tracing::info!(rebuild = id, "rebuild swapped in"),
+            Err(error) => {
+                tracing::error!(rebuild = id, error = format!("{error:#}"), "rebuild failed")
+            }
+        }
+        outcome
+    }
+
+    async fn replay_and_swap(&self, id: i64, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let target = platform::db::connect(&DbSettings {
+            search_path: Some(REBUILD_SCHEMA_PATH.into()),
+            max_connections: 2,
+            ..self.db.clone()
+        })
+        .await?;
+        let consumer = self.consume_from_the_beginning()?;
+        let projector = Projector {
+            pool: target.clone(),
+            topic: self.kafka.topic.clone(),
+            settings: self.settings.clone(),
+            dead_letters: None,
+            progress: Default::default(),
+        };
+        let mut heartbeat = tokio::time::Instant::now();
+        loop {
+            match next_batch(
+                &consumer,
+                &self.settings,
+                shutdown,
+                Some(Duration::from_millis(500)),
+            )
+            .await
+            {
+                Next::Batch(batch) => {
+                    projector
+                        .apply(&batch, shutdown)
+                        .await
+                        .context("interrupted by shutdown")?;
+                }
+                Next::Shutdown => anyhow::bail!("interrupted by shutdown"),
+                // Nothing new for a while: the topic is drained up to now.
+                Next::Idle => {}
+            }
+            let rebuilt = recorded(&target, &self.kafka.topic).await?;
+            if heartbeat.elapsed() > Duration::from_secs(1) {
+                self.report(id, &rebuilt).await?;
+                heartbeat = tokio::time::Instant::now();
+            }
+            let live = recorded(&self.pool, &self.kafka.topic).await?;
+            if caught_up(&rebuilt, &live) && self.swap(id, &self.kafka.topic).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A consumer outside any group, assigned every partition from its beginning.
+    fn consume_from_the_beginning(&self) -> anyhow::Result<StreamConsumer> {
+        let consumer: StreamConsumer = self
+            .kafka
+            .client_config()
+            .set("group.id", format!("{}-rebuild", self.settings.group_id))
+            .set("enable.auto.commit", "false")
+            .set(
+                "fetch.wait.max.ms",
+                self.settings.fetch_wait.as_millis().to_string(),
+            )
+            .create()
+            .context("create the rebuild consumer")?;
+        let metadata = consumer
+            .fetch_metadata(Some(&self.kafka.topic), Duration::from_secs(10))
+            .context("read the topic's partitions")?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            assignment.add_partition_offset(
+                &self.kafka.topic,
+                partition.id(),
+                Offset::Beginning,
+            )?;
+        }
+        consumer
+            .assign(&assignment)
+            .context("assign the partitions")?;
+        Ok(consumer)
+    }
+
+    async fn report(&self, id: i64, rebuilt: &BTreeMap<i32, i64>) -> anyhow::Result<()> {
+        let progress: serde_json::Map<String, serde_json::Value> = rebuilt
+            .iter()
+            .map(|(p, o)| (p.to_string(), (*o).into()))
+            .collect();
+        sqlx::query(
+            "UPDATE projection_rebuilds SET progress = $2, heartbeat_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(sqlx::types::Json(progress))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Swaps the schemas if the rebuild has applied at least what the live views have; false
+    /// (nothing changed) when the live views moved ahead meanwhile.
+    async fn swap(&self, id: i64, topic: &str) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Waits for live batches in flight on every replica and holds off new ones.
+        checkpoint::exclusive_apply_lock(&mut tx).await?;
+        let rebuilt = offsets_in(&mut tx, Schema::Rebuild, topic).await?;
+        let live = offsets_in(&mut tx, Schema::Live, topic).await?;
+        if !caught_up(&rebuilt, &live) {
+            return Ok(false);
+        }
+        sqlx::raw_sql(
+            "ALTER SCHEMA views RENAME TO views_retired;
+             ALTER SCHEMA views_rebuild RENAME TO views;
+             DROP SCHEMA views_retired CASCADE;",
+        )
+        .execute(&mut *tx)
+        .await
+        .context("swap the schemas")?;
+        sqlx::query("UPDATE projection_rebuilds SET heartbeat_at = now() WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        projections::notify_all(&mut tx).await?;
+        tx.commit().await.context("commit the swap")?;
+        Ok(true)
+    }
+}
+
+/// The latest rebuild as JSON (`id`, `status`, `started_at`, `heartbeat_at`, `finished_at`,
+/// `applied_offsets` per partition, `error`), if there was one.
+pub async fn latest(pool: &PgPool) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    let row: Option<sqlx::types::Json<serde_json::Value>> = sqlx::query_scalar(
+        "SELECT to_jsonb(r) FROM (SELECT id, status, started_at, heartbeat_at, finished_at, progress AS applied_offsets, error
+                                  FROM projection_rebuilds ORDER BY id DESC LIMIT 1) r",
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|json| json.0))
+}
+
+/// True when `rebuilt` has reached every partition offset of `live`.
+fn caught_up(rebuilt: &BTreeMap<i32, i64>, live: &BTreeMap<i32, i64>) -> bool {
+    live.iter()
+        .all(|(partition, next)| rebuilt.get(partition).is_some_and(|r| r >= next))
+}
+
+async fn recorded(pool: &PgPool, topic: &str) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let mut conn = pool.acquire().await?;
+    Ok(checkpoint::offsets(&mut conn, topic)
+        .await?
+        .into_iter()
+        .map(|(p, next, _)| (p, next))
+        .collect())
+}
+
+/// The two view schemas during a rebuild.
+#[derive(Debug, Clone, Copy)]
+enum Schema {
+    Live,
+    Rebuild,
+}
+
+async fn offsets_in(
+    tx: &mut sqlx::PgConnection,
+    schema: Schema,
+    topic: &str,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let query = match schema {
+        Schema::Live => {
+            "SELECT partition, next_offset FROM views.consumer_offsets WHERE topic = $1"
+        }
+        Schema::Rebuild => {
+            "SELECT partition, next_offset FROM views_rebuild.consumer_offsets WHERE topic = $1"
+        }
+    };
+    let rows: Vec<(i32, i64)> = sqlx::query_as(query)
+        .bind(topic)
+        .fetch_all(tx)
+        .await
+        .context("read offsets")?;
+    Ok(rows.into_iter().collect())
+}

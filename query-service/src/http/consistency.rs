@@ -1,0 +1,114 @@
+//! Read-your-writes: a query carrying `X-Consistency-Token` (from a command response), or
+//! `?min_version=` on a single-aggregate view, waits until the views include that version of
+//! the aggregate — at most the configured time — and otherwise answers 503 with `Retry-After`.
+//!
+//! Waiting is woken by view change notifications from PostgreSQL, so it works on a replica
+//! that is not the one consuming the aggregate's partition; a periodic re-check covers a
+//! notification lost to a reconnect.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use platform::problem::{FieldError, Problem};
+use shared_events::ConsistencyToken;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::changes;
+use crate::projections::checkpoint;
+
+/// The header a command response's token is sent back in.
+pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// The versions a query must see: from the token header and from `?min_version=`.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted(Vec<(Uuid, i64)>);
+
+impl Wanted {
+    /// Reads `X-Consistency-Token`; a malformed token is a 400.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Wanted, Problem> {
+        let Some(raw) = headers.get(&CONSISTENCY_TOKEN) else {
+            return Ok(Wanted::default());
+        };
+        let token: ConsistencyToken =
+            raw.to_str()
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed-consistency-token",
+                        "X-Consistency-Token is not a token the command service issued",
+                    )
+                    .with_errors(vec![FieldError::new(
+                        "X-Consistency-Token",
+                        "send the header value of a command response unchanged",
+                    )])
+                })?;
+        Ok(Wanted(vec![(token.aggregate_id, token.version)]))
+    }
+
+    /// Adds `?min_version=` of the aggregate the query is about.
+    pub fn and(mut self, aggregate_id: Uuid, min_version: Option<i64>) -> Wanted {
+        if let Some(version) = min_version {
+            self.0.push((aggregate_id, version));
+        }
+        self
+    }
+}
+
+impl AppState {
+    /// Waits until the views include every wanted version, or answers 503.
+    pub async fn read_your_writes(&self, wanted: &Wanted) -> Result<(), Problem> {
+        if wanted.0.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.consistency_wait;
+        let mut changes = self.changes.subscribe();
+        loop {
+            if self.has_applied(wanted).await? {
+                metrics::counter!("read_your_writes_waits_total", "outcome" => "caught_up")
+                    .increment(1);
+                metrics::histogram!("read_your_writes_wait_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                return Ok(());
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => break,
+                _ = changes::next(&mut changes) => {}
+                () = tokio::time::sleep(RECHECK) => {}
+            }
+        }
+        metrics::counter!("read_your_writes_waits_total", "outcome" => "timed_out").increment(1);
+        Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-yet-consistent",
+            "The views do not include your change yet",
+        )
+        .with_detail(format!(
+            "Waited {} ms for the views to catch up; retry shortly.",
+            self.consistency_wait.as_millis()
+        ))
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")))
+    }
+
+    async fn has_applied(&self, wanted: &Wanted) -> Result<bool, Problem> {
+        for (aggregate, version) in &wanted.0 {
+            let applied = checkpoint::applied_version(&self.pool, *aggregate)
+                .await
+                .map_err(internal)?;
+            if applied < *version {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A 500 that logs its cause.
+pub fn internal(error: impl std::fmt::Display) -> Problem {
+    tracing::error!(%error, "query failed");
+    Problem::internal()
+}

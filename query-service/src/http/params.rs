@@ -1,0 +1,110 @@
+//! Query-string parameters of the list screens, parsed with field-level errors (422) instead
+//! of serde's one-line rejections.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use platform::problem::{FieldError, Problem};
+use uuid::Uuid;
+
+use crate::projections::order_lists::Cursor;
+
+/// Default and largest page size of the list screens.
+pub const DEFAULT_LIMIT: i64 = 20;
+const MAX_LIMIT: i64 = 100;
+const STATUSES: [&str; 5] = ["pending", "confirmed", "shipped", "delivered", "cancelled"];
+
+/// Collects the errors of one request's parameters.
+#[derive(Debug, Default)]
+pub struct Params(Vec<FieldError>);
+
+impl Params {
+    fn field<T>(
+        &mut self,
+        name: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let raw = raw.filter(|r| !r.is_empty())?;
+        parse(raw)
+            .map_err(|message| self.0.push(FieldError::new(name, message)))
+            .ok()
+    }
+
+    /// `limit`: 1–100, default 20.
+    pub fn limit(&mut self, raw: Option<&str>) -> i64 {
+        self.field("limit", raw, |r| {
+            r.parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| format!("must be an integer from 1 to {MAX_LIMIT}"))
+        })
+        .unwrap_or(DEFAULT_LIMIT)
+    }
+
+    /// `status`: one of the order statuses.
+    pub fn status(&mut self, raw: Option<&str>) -> Option<String> {
+        self.field("status", raw, |r| {
+            STATUSES
+                .contains(&r)
+                .then(|| r.to_owned())
+                .ok_or_else(|| format!("must be one of {}", STATUSES.join(", ")))
+        })
+    }
+
+    /// `cursor`: a `next_cursor` from an earlier page.
+    pub fn cursor(&mut self, raw: Option<&str>) -> Option<Cursor> {
+        self.field("cursor", raw, |r| {
+            r.parse::<Cursor>()
+                .map_err(|_| "must be a next_cursor from an earlier page".to_owned())
+        })
+    }
+
+    /// An RFC 3339 timestamp.
+    pub fn time(&mut self, name: &str, raw: Option<&str>) -> Option<DateTime<Utc>> {
+        self.field(name, raw, |r| {
+            DateTime::parse_from_rfc3339(r)
+                .map(|t| t.to_utc())
+                .map_err(|_| {
+                    "must be an RFC 3339 timestamp such as 2026-11-23T00:00:00Z".to_owned()
+                })
+        })
+    }
+
+    /// A calendar date `YYYY-MM-DD`.
+    pub fn date(&mut self, name: &str, raw: Option<&str>) -> Option<NaiveDate> {
+        self.field(name, raw, |r| {
+            NaiveDate::parse_from_str(r, "%Y-%m-%d")
+                .map_err(|_| "must be a date such as 2026-11-23".to_owned())
+        })
+    }
+
+    /// A UUID.
+    pub fn uuid(&mut self, name: &str, raw: Option<&str>) -> Option<Uuid> {
+        self.field(name, raw, |r| {
+            Uuid::try_parse(r).map_err(|_| "must be a UUID".to_owned())
+        })
+    }
+
+    /// A positive aggregate version.
+    pub fn version(&mut self, name: &str, raw: Option<&str>) -> Option<i64> {
+        self.field(name, raw, |r| {
+            r.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| "must be a positive integer".to_owned())
+        })
+    }
+
+    /// Records an error that involves several parameters.
+    pub fn refuse(&mut self, name: &str, message: &str) {
+        self.0.push(FieldError::new(name, message));
+    }
+
+    /// `Ok` when every parameter was valid, otherwise a 422 listing them.
+    pub fn finish(self) -> Result<(), Problem> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::validation(self.0))
+        }
+    }
+}

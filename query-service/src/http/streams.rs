@@ -1,0 +1,131 @@
+//! Live views as Server-Sent Events: `GET /orders/{id}/stream` and
+//! `GET /customers/{id}/orders/stream`. Each sends the view when it connects (if it exists) and
+//! again whenever it changes, driven by the view change notifications; frontends use these
+//! instead of polling. Streams end when the service shuts down.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use platform::problem::Problem;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::changes;
+use crate::projections::{order_detail, order_lists};
+
+/// Orders sent per update of the customer's orders stream (their newest).
+const STREAM_PAGE: i64 = 20;
+
+/// The order detail document, now and after every change.
+pub async fn order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    let order_id = Uuid::try_parse(&id).map_err(|_| super::orders::not_found(&id))?;
+    let stream = live(state, "order", None, move |state: AppState| async move {
+        let body = order_detail::find(&state.pool, order_id).await?;
+        let customer = body
+            .as_deref()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+            .and_then(|doc| {
+                doc["customer_id"]
+                    .as_str()
+                    .and_then(|c| Uuid::try_parse(c).ok())
+            });
+        Ok(body.map(|body| (customer, body)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The customer's newest orders, now and after every change to any of their orders.
+pub async fn customer_orders(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
+    let customer_id = Uuid::try_parse(&id).map_err(|_| {
+        Problem::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not-found",
+            "Customer not found",
+        )
+        .with_detail(format!("{id:?} is not a customer id"))
+    })?;
+    let stream = live(
+        state,
+        "orders",
+        Some(customer_id),
+        move |state: AppState| async move {
+            let items =
+                order_lists::customer_orders(&state.pool, customer_id, None, None, STREAM_PAGE)
+                    .await?;
+            let page = super::orders::page(items, STREAM_PAGE);
+            Ok(Some((Some(customer_id), page.to_string())))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+struct Watch<F> {
+    state: AppState,
+    changes: tokio::sync::broadcast::Receiver<changes::Change>,
+    customer: Option<Uuid>,
+    last: Option<String>,
+    first: bool,
+    read: F,
+    event: &'static str,
+}
+
+/// Sends `read`'s view as event `event` at once and after each change concerning `customer`
+/// (any change while the customer is not known yet), skipping unchanged views.
+fn live<F, Fut>(
+    state: AppState,
+    event: &'static str,
+    customer: Option<Uuid>,
+    read: F,
+) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Option<(Option<Uuid>, String)>, sqlx::Error>> + Send,
+{
+    let changes = state.changes.subscribe();
+    let watch = Watch {
+        state,
+        changes,
+        customer,
+        last: None,
+        first: true,
+        read,
+        event,
+    };
+    futures_util::stream::unfold(watch, |mut watch| async move {
+        loop {
+            if !watch.first {
+                let change = tokio::select! {
+                    () = watch.state.shutdown.cancelled() => return None,
+                    change = changes::next(&mut watch.changes) => change?,
+                };
+                if watch
+                    .customer
+                    .is_some_and(|customer| !change.concerns(customer))
+                {
+                    continue;
+                }
+            }
+            watch.first = false;
+            match (watch.read)(watch.state.clone()).await {
+                Ok(Some((customer, body))) if watch.last.as_ref() != Some(&body) => {
+                    watch.customer = watch.customer.or(customer);
+                    watch.last = Some(body.clone());
+                    return Some((Ok(Event::default().event(watch.event).data(body)), watch));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "live view could not be read; waiting for the next change")
+                }
+            }
+        }
+    })
+}
