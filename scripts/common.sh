@@ -121,20 +121,28 @@ build_services() {
   BIN="$ROOT/target/$1"
 }
 
-# start_services COMMAND_DB QUERY_DB COMMAND_PORT QUERY_PORT: starts both services against
-# $PG_SERVER_URL and $BROKERS and waits until both are ready.
-start_services() {
-  export KAFKA_BROKERS="$BROKERS"
-  DATABASE_URL="$(database_url "$1")" HTTP_ADDR="127.0.0.1:$3" "$BIN/command-service" &
-  STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
-  DATABASE_URL="$(database_url "$2")" HTTP_ADDR="127.0.0.1:$4" "$BIN/query-service" &
-  STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
-  local url
-  for url in "http://127.0.0.1:$3" "http://127.0.0.1:$4"; do
-    for _ in $(seq 600); do
-      curl -fsS "$url/readyz" >/dev/null 2>&1 && break
-      sleep 0.1
-    done
-    curl -fsS "$url/readyz" >/dev/null || { echo "$url is not ready; see the log above" >&2; exit 1; }
+# start_service BINARY DB PORT: starts it against $PG_SERVER_URL and $BROKERS and waits until it
+# is ready; its pid goes first in STARTED_PIDS (stopped first).
+start_service() {
+  launch_service "$@"
+  local url="http://127.0.0.1:$3"
+  for _ in $(seq 600); do
+    curl -fsS "$url/readyz" >/dev/null 2>&1 && return
+    sleep 0.1
   done
+  echo "$1 at $url is not ready; see the log above" >&2
+  exit 1
+}
+
+# launch_service BINARY DB PORT: starts it without waiting for it to be ready.
+launch_service() {
+  export KAFKA_BROKERS="$BROKERS"
+  DATABASE_URL="$(database_url "$2")" HTTP_ADDR="127.0.0.1:$3" "$BIN/$1" &
+  STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
+}
+
+# start_services COMMAND_DB QUERY_DB COMMAND_PORT QUERY_PORT
+start_services() {
+  start_service command-service "$1" "$3"
+  start_service query-service "$2" "$4"
 }

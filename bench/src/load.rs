@@ -190,3 +190,84 @@ pub async fn open_loop(
     run.elapsed = start.elapsed();
     Ok(run)
 }
+
+/// Up to `count` order ids from the query service's back-office search.
+pub async fn known_orders(query_url: &str, count: usize) -> anyhow::Result<Vec<Uuid>> {
+    let http = client(1);
+    let mut ids = Vec::with_capacity(count);
+    let mut cursor: Option<String> = None;
+    while ids.len() < count {
+        let mut url = format!("{query_url}/orders?limit=100");
+        if let Some(cursor) = &cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let page: serde_json::Value = http
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let items = page["items"].as_array().context("items")?;
+        ids.extend(
+            items
+                .iter()
+                .filter_map(|o| o["order_id"].as_str()?.parse::<Uuid>().ok()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+/// `connections` workers reading `GET /orders/{id}` of random known orders back to back.
+pub async fn read_loop(
+    query_url: &str,
+    orders: &[Uuid],
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Run> {
+    let http = client(connections);
+    let orders: Arc<[Uuid]> = orders.into();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let workers: Vec<_> = (0..connections)
+        .map(|worker| {
+            let (http, orders, base) = (http.clone(), orders.clone(), query_url.to_owned());
+            tokio::spawn(async move {
+                let (mut latency, mut errors) = (histogram(), 0u64);
+                // A cheap, fixed-seed walk over the ids: every worker reads other orders.
+                let mut i = worker.wrapping_mul(7919);
+                while Instant::now() < deadline {
+                    i = i
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let id = orders[(i >> 33) % orders.len()];
+                    let sent = Instant::now();
+                    match http.get(format!("{base}/orders/{id}")).send().await {
+                        Ok(r) if r.status() == 200 => {
+                            let _ = r.bytes().await;
+                            latency.record(sent.elapsed().as_micros() as u64).ok();
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latency, errors)
+            })
+        })
+        .collect();
+    let mut run = Run {
+        latency: histogram(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for worker in workers {
+        let (latency, errors) = worker.await?;
+        run.latency.add(latency).ok();
+        run.errors += errors;
+    }
+    run.elapsed = start.elapsed();
+    Ok(run)
+}

@@ -6,10 +6,14 @@
 //! bench relay [--rate 500] [--seconds 10]
 //!     open loop at a fixed rate; a Kafka consumer measures each event's time from the command's
 //!     commit to its arrival at a consumer (an upper bound of commit → broker)
+//! bench enqueue [--events 100000] / bench caught-up [--events 100000]
+//!     the two halves of `scripts/bench catchup`: fill the topic while the query service is
+//!     stopped; then time the restarted service until its lag is 0
 //! ```
 //! Targets: `COMMAND_URL` (http://127.0.0.1:8080), `KAFKA_BROKERS` (127.0.0.1:9092),
 //! `KAFKA_TOPIC` (order-events).
 
+mod catchup;
 mod load;
 mod scrape;
 mod stats;
@@ -107,6 +111,50 @@ async fn main() -> anyhow::Result<()> {
                 bound(0.99),
                 stats::row(&lag)
             );
+        }
+        Some("queries") => {
+            let levels: Vec<usize> = flag("--concurrency")
+                .unwrap_or_else(|| "1,8,32,64".into())
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .context("--concurrency")?;
+            let query_url =
+                std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
+            let orders = load::known_orders(&query_url, 20_000).await?;
+            anyhow::ensure!(
+                !orders.is_empty(),
+                "the query service has no orders to read"
+            );
+            println!(
+                "| connections | reads | errors | reads/s | p50 ms | p95 ms | p99 ms | max ms |  (GET /orders/{{id}} over {} known orders)",
+                orders.len()
+            );
+            println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for connections in levels {
+                let run = load::read_loop(&query_url, &orders, connections, duration).await?;
+                println!(
+                    "| {connections} | {} | {} | {:.0} | {} |",
+                    run.latency.len(),
+                    run.errors,
+                    run.rate(),
+                    stats::row(&run.latency)
+                );
+            }
+        }
+        Some("enqueue") => {
+            let events: usize = flag("--events")
+                .map_or(Ok(100_000), |s| s.parse())
+                .context("--events")?;
+            catchup::enqueue(&target, events).await?;
+        }
+        Some("caught-up") => {
+            let events: usize = flag("--events")
+                .map_or(Ok(100_000), |s| s.parse())
+                .context("--events")?;
+            let query_url =
+                std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
+            catchup::caught_up(&query_url, events).await?;
         }
         _ => bail!(
             "usage: bench commands [--concurrency 1,8,32,64] [--seconds 10] | bench relay [--rate 500] [--seconds 10]"

@@ -1,0 +1,170 @@
+//! Projection catch-up: fill the topic with a backlog of realistic events while the query
+//! service is stopped, then time how long the restarted service takes to apply all of it.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use shared_events::customer::CustomerRegistered;
+use shared_events::order::{OrderConfirmed, OrderLine, OrderPlaced};
+use shared_events::{DomainEvent, EventEnvelope};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::Target;
+
+/// Orders per customer in the backlog.
+const ORDERS_PER_CUSTOMER: usize = 50;
+
+fn envelope(event: DomainEvent, version: i64) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::now_v7(),
+        event_type: event.event_type().into(),
+        schema_version: event.schema_version(),
+        aggregate_type: event.aggregate_type(),
+        aggregate_id: event.aggregate_id(),
+        aggregate_version: version,
+        partition_key: event.customer_id().to_string(),
+        occurred_at: Utc::now(),
+        correlation_id: None,
+        causation_id: None,
+        data: event.to_data(),
+    }
+}
+
+/// The backlog: per customer a registration, then orders each placed (2 lines) and confirmed.
+fn backlog(events: usize) -> impl Iterator<Item = EventEnvelope> {
+    let per_customer = 1 + 2 * ORDERS_PER_CUSTOMER;
+    (0..events.div_ceil(per_customer))
+        .flat_map(|_| {
+            let customer = Uuid::now_v7();
+            let registered = DomainEvent::CustomerRegistered(CustomerRegistered {
+                customer_id: customer,
+                name: "Bench Customer".into(),
+                email: format!("{}@bench.example", customer.simple()),
+            });
+            std::iter::once(envelope(registered, 1)).chain((0..ORDERS_PER_CUSTOMER).flat_map(
+                move |_| {
+                    let order = Uuid::now_v7();
+                    let items = vec![
+                        OrderLine {
+                            sku: "BENCH-1".into(),
+                            name: "Widget".into(),
+                            quantity: 2,
+                            unit_price_cents: 1250,
+                        },
+                        OrderLine {
+                            sku: "BENCH-2".into(),
+                            name: "Gadget".into(),
+                            quantity: 1,
+                            unit_price_cents: 990,
+                        },
+                    ];
+                    let placed = DomainEvent::OrderPlaced(OrderPlaced {
+                        order_id: order,
+                        customer_id: customer,
+                        currency: "EUR".into(),
+                        items,
+                        item_count: 3,
+                        total_cents: 3490,
+                        shipping_address: None,
+                        placed_at: Utc::now(),
+                    });
+                    let confirmed = DomainEvent::OrderConfirmed(OrderConfirmed {
+                        order_id: order,
+                        customer_id: customer,
+                        item_count: 3,
+                        total_cents: 3490,
+                        currency: "EUR".into(),
+                    });
+                    [envelope(placed, 1), envelope(confirmed, 2)]
+                },
+            ))
+        })
+        .take(events)
+}
+
+/// Publishes `events` backlog events to the topic and waits for the broker's acks.
+pub async fn enqueue(target: &Target, events: usize) -> anyhow::Result<()> {
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &target.brokers)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .context("bench producer")?;
+    let started = Instant::now();
+    let mut deliveries = Vec::with_capacity(events);
+    for envelope in backlog(events) {
+        let payload = envelope.to_vec();
+        let record = FutureRecord::to(&target.topic)
+            .key(&envelope.partition_key)
+            .payload(&payload);
+        deliveries.push(
+            producer
+                .send_result(record)
+                .map_err(|(e, _)| e)
+                .context("enqueue")?,
+        );
+    }
+    for delivery in deliveries {
+        delivery
+            .await
+            .context("producer gone")?
+            .map_err(|(e, _)| e)
+            .context("broker refused")?;
+    }
+    producer.flush(Duration::from_secs(30)).context("flush")?;
+    eprintln!(
+        "enqueued {events} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Polls the query service's projection status until it has applied `events` and has no lag;
+/// prints the time from now (the service was just started) and the apply rate.
+pub async fn caught_up(query_url: &str, events: usize) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut first_progress = None;
+    loop {
+        if let Ok(response) = http
+            .get(format!("{query_url}/admin/projections"))
+            .send()
+            .await
+            && let Ok(status) = response.json::<serde_json::Value>().await
+        {
+            let applied: i64 = status["partitions"].as_array().map_or(0, |ps| {
+                ps.iter()
+                    .filter_map(|p| p["committed_offset"].as_i64())
+                    .sum()
+            });
+            if applied > 0 && first_progress.is_none() {
+                first_progress = Some((started.elapsed(), applied));
+            }
+            if applied >= events as i64 && status["total_lag_events"] == 0 {
+                let total = started.elapsed();
+                let (startup, at_start) = first_progress.unwrap_or((total, 0));
+                let applying = total.saturating_sub(startup);
+                println!(
+                    "| backlog | start → first batch | start → lag 0 | events/s (whole) | events/s (after first batch) |"
+                );
+                println!("|---:|---:|---:|---:|---:|");
+                println!(
+                    "| {events} | {:.1} s | {:.1} s | {:.0} | {:.0} |",
+                    startup.as_secs_f64(),
+                    total.as_secs_f64(),
+                    events as f64 / total.as_secs_f64(),
+                    (applied - at_start) as f64 / applying.as_secs_f64().max(0.001)
+                );
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "not caught up after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
