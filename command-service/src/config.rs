@@ -15,8 +15,8 @@ use crate::relay::RelaySettings;
 pub struct Config {
     /// Where the HTTP API listens (`HTTP_ADDR`, default `127.0.0.1:8080`; port 0 picks one).
     pub http_addr: SocketAddr,
-    /// Largest accepted request body (`HTTP_BODY_LIMIT_BYTES`, default 65536).
-    pub body_limit_bytes: usize,
+    /// Body limit and CORS (`HTTP_BODY_LIMIT_BYTES`, `CORS_ALLOWED_ORIGINS`).
+    pub edge: platform::http::EdgeSettings,
     /// The write database (`DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/orders_command`).
     pub db: DbSettings,
     /// The broker and topic (`KAFKA_BROKERS`, `KAFKA_TOPIC`).
@@ -40,7 +40,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Config {
             http_addr: config::var("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
-            body_limit_bytes: config::var("HTTP_BODY_LIMIT_BYTES", 64 * 1024)?,
+            edge: platform::http::EdgeSettings::from_env()?,
             db: DbSettings::from_env(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/orders_command",

@@ -1,31 +1,32 @@
-//! `command-service`: runs the command API and the relay until SIGTERM or Ctrl-C.
+//! `command-service`: the command API and the relay.
+//!
+//! ```text
+//! command-service [serve]      serve until SIGTERM or Ctrl-C
+//! command-service migrate      apply the write database's migrations and exit
+//! command-service healthcheck  exit 0 when the local /healthz answers (container HEALTHCHECK)
+//! ```
 
 use std::process::ExitCode;
 
-use command_service::{Application, Config};
-use tokio_util::sync::CancellationToken;
+use command_service::{Application, Config, startup};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::telemetry::init("command-service", env!("CARGO_PKG_VERSION"));
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let shutdown = CancellationToken::new();
-    platform::shutdown::cancel_on_signal(shutdown.clone());
-    let result = match Application::build(config, shutdown).await {
-        Ok(app) => app.run_until_stopped().await,
-        Err(error) => Err(error),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "command service failed");
-            ExitCode::FAILURE
-        }
-    }
+    platform::cli::main(
+        "command-service",
+        env!("CARGO_PKG_VERSION"),
+        Config::from_env,
+        |config| config.http_addr,
+        |command, config, shutdown| async move {
+            Some(match command.as_str() {
+                "serve" => match Application::build(config, shutdown).await {
+                    Ok(app) => app.run_until_stopped().await,
+                    Err(error) => Err(error),
+                },
+                "migrate" => startup::migrate(config, shutdown).await,
+                _ => return None,
+            })
+        },
+    )
+    .await
 }

@@ -32,6 +32,7 @@ impl Application {
     /// Connects to the database and the broker (waiting for both with backoff), migrates,
     /// creates the topic if missing and binds the HTTP port. `shutdown` stops everything.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        relay::describe_metrics();
         let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
         let topic = &config.kafka.topic;
         platform::kafka::wait_for_topic(
@@ -55,7 +56,7 @@ impl Application {
             .with_context(|| format!("bind {}", config.http_addr))?;
         Ok(Application {
             listener,
-            router: http::router(state, config.body_limit_bytes),
+            router: http::router(state, &config.edge),
             relay: Relay::new(
                 pool.clone(),
                 producer,
@@ -90,6 +91,7 @@ impl Application {
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let relay_task = relay.run(shutdown.clone());
         let notifier_task = relay::notify_commits(pool.clone(), committed, shutdown.clone());
+        let outbox_task = relay::observe_outbox(pool.clone(), shutdown.clone());
         let janitor_task = forget_expired_idempotency_keys(pool, shutdown.clone());
         let tasks: Vec<Task> = vec![
             (
@@ -107,6 +109,13 @@ impl Application {
                 "relay notifier",
                 Box::pin(async move {
                     notifier_task.await;
+                    Ok(())
+                }),
+            ),
+            (
+                "outbox gauge",
+                Box::pin(async move {
+                    outbox_task.await;
                     Ok(())
                 }),
             ),
@@ -146,4 +155,11 @@ async fn forget_expired_idempotency_keys(pool: sqlx::PgPool, shutdown: Cancellat
             }
         }
     }
+}
+
+/// `command-service migrate`: applies the migrations and returns.
+pub async fn migrate(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
+    tracing::info!("write database migrated");
+    Ok(())
 }

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -94,27 +94,96 @@ fn field_of(path: &str, message: &str) -> String {
     }
 }
 
+/// Settings of the HTTP edge, shared by both services.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// Largest accepted request body (`HTTP_BODY_LIMIT_BYTES`, default 65536); 413 above.
+    pub body_limit_bytes: usize,
+    /// Origins allowed to call the API from a browser (`CORS_ALLOWED_ORIGINS`, comma-separated;
+    /// empty, the default, turns CORS off).
+    pub cors_allowed_origins: Vec<HeaderValue>,
+}
+
+impl EdgeSettings {
+    /// Reads `HTTP_BODY_LIMIT_BYTES` and `CORS_ALLOWED_ORIGINS`.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let origins: String = crate::config::var("CORS_ALLOWED_ORIGINS", String::new())?;
+        let cors_allowed_origins = origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                HeaderValue::from_str(o).map_err(|_| crate::config::ConfigError {
+                    name: "CORS_ALLOWED_ORIGINS".into(),
+                    reason: format!("{o:?} is not a valid origin"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(EdgeSettings {
+            body_limit_bytes: crate::config::var("HTTP_BODY_LIMIT_BYTES", 64 * 1024)?,
+            cors_allowed_origins,
+        })
+    }
+}
+
+impl Default for EdgeSettings {
+    fn default() -> Self {
+        EdgeSettings {
+            body_limit_bytes: 64 * 1024,
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
 /// Wraps a service's routes with the shared edge: problem+json for every error response, a 404
 /// problem for unknown paths, request ids, per-request spans, a body limit and panic recovery.
-pub fn edge(router: Router, body_limit_bytes: usize) -> Router {
+pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
     crate::metrics::handle();
+    let router = if settings.cors_allowed_origins.is_empty() {
+        router
+    } else {
+        router.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(settings.cors_allowed_origins.clone())
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any)
+                .expose_headers([
+                    header::ETAG,
+                    header::LOCATION,
+                    REQUEST_ID,
+                    HeaderName::from_static("x-consistency-token"),
+                ]),
+        )
+    };
     router
         .route("/metrics", axum::routing::get(crate::metrics::render))
         .route_layer(axum::middleware::from_fn(crate::metrics::record_http))
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND).with_detail("No such resource.") })
         .layer(axum::middleware::map_response(problem_for_every_error))
-        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_problem))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let request_id = req
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let request_id = header(REQUEST_ID.as_str());
+            let trace_id = trace_id(header("traceparent")).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id, trace_id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed.
+pub fn trace_id(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let valid = hex(version, 2)
+        && hex(trace, 32)
+        && hex(parent, 16)
+        && hex(flags, 2)
+        && parts.next().is_none();
+    (valid && trace.bytes().any(|b| b != b'0')).then_some(trace)
 }
 
 fn panic_problem(panic: Box<dyn Any + Send + 'static>) -> Response {
@@ -191,7 +260,24 @@ pub fn readiness(checks: &[(&str, bool)]) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{field_of, trace_id};
+
+    #[test]
+    fn reads_the_trace_id_of_valid_traceparents_only() {
+        assert_eq!(
+            trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
+        assert_eq!(trace_id("garbage"), None);
+        assert_eq!(
+            trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"),
+            None
+        );
+    }
 
     #[test]
     fn missing_fields_are_named_with_their_path() {

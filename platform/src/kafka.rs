@@ -15,22 +15,75 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::{self, ConfigError};
 
+/// Variables with the `KAFKA_` prefix that are the services' own settings, not librdkafka
+/// properties.
+const OWN_SETTINGS: &[&str] = &[
+    "KAFKA_BROKERS",
+    "KAFKA_TOPIC",
+    "KAFKA_TOPIC_PARTITIONS",
+    "KAFKA_TOPIC_REPLICATION_FACTOR",
+    "KAFKA_CONSUMER_GROUP",
+    "KAFKA_DEAD_LETTER_TOPIC",
+    "KAFKA_LINGER_MS",
+    "KAFKA_FETCH_WAIT_MAX_MS",
+];
+
 /// Where the order events live.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// Bootstrap servers, `host:port[,host:port…]` (`KAFKA_BROKERS`).
     pub brokers: String,
     /// The topic of order and customer events (`KAFKA_TOPIC`).
     pub topic: String,
+    /// librdkafka properties passed through from the environment: `KAFKA_SECURITY_PROTOCOL=SASL_SSL`
+    /// becomes `security.protocol=SASL_SSL` (lower case, `_` → `.`). For TLS and SASL.
+    pub properties: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Property values may be passwords; show only their names.
+        let names: Vec<&str> = self
+            .properties
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("properties", &names)
+            .finish()
+    }
+}
+
+/// The librdkafka properties among `vars`: every `KAFKA_*` variable that is not one of the
+/// services' own settings.
+pub fn passthrough(vars: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let mut properties: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("KAFKA_") && !OWN_SETTINGS.contains(&name.as_str()))
+        .map(|(name, value)| {
+            (
+                name["KAFKA_".len()..]
+                    .to_ascii_lowercase()
+                    .replace('_', "."),
+                value,
+            )
+        })
+        .collect();
+    properties.sort();
+    properties
 }
 
 impl KafkaSettings {
-    /// Reads `KAFKA_BROKERS` (default `127.0.0.1:9092`) and `KAFKA_TOPIC` (default
-    /// `order-events`).
+    /// Reads `KAFKA_BROKERS` (default `127.0.0.1:9092`), `KAFKA_TOPIC` (default
+    /// `order-events`) and the librdkafka properties passed through as other `KAFKA_*`
+    /// variables.
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(KafkaSettings {
             brokers: config::var("KAFKA_BROKERS", "127.0.0.1:9092".to_owned())?,
             topic: config::var("KAFKA_TOPIC", "order-events".to_owned())?,
+            properties: passthrough(std::env::vars()),
         })
     }
 
@@ -41,6 +94,9 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.dns.lookup", "use_all_dns_ips");
+        for (name, value) in &self.properties {
+            config.set(name, value);
+        }
         config
     }
 }
@@ -113,5 +169,42 @@ pub async fn wait_for_topic(
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_kafka_variables_become_librdkafka_properties() {
+        let vars = [
+            ("KAFKA_BROKERS", "b:9092"),
+            ("KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("KAFKA_SSL_CA_LOCATION", "/etc/ca.pem"),
+            ("KAFKA_LINGER_MS", "5"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            passthrough(vars),
+            [
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("security.protocol", "SASL_SSL"),
+                ("ssl.ca.location", "/etc/ca.pem")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_property_values() {
+        let settings = KafkaSettings {
+            brokers: "b".into(),
+            topic: "t".into(),
+            properties: vec![("sasl.password".into(), "hunter2".into())],
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
     }
 }

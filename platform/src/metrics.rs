@@ -35,6 +35,15 @@ pub fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
+        metrics::describe_counter!(
+            "http_requests_total",
+            "HTTP requests answered, by route template, method and status."
+        );
+        metrics::describe_histogram!(
+            "http_request_duration_seconds",
+            metrics::Unit::Seconds,
+            "Time to answer an HTTP request, by route template, method and status."
+        );
         handle
     })
 }

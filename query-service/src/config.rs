@@ -18,6 +18,8 @@ const MAX_CONSISTENCY_WAIT_MS: u64 = 30_000;
 pub struct Config {
     /// Where the HTTP API listens (`HTTP_ADDR`, default `127.0.0.1:8081`; port 0 picks one).
     pub http_addr: SocketAddr,
+    /// Body limit and CORS (`HTTP_BODY_LIMIT_BYTES`, `CORS_ALLOWED_ORIGINS`).
+    pub edge: platform::http::EdgeSettings,
     /// The read database (`DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/orders_query`).
     pub db: DbSettings,
     /// The broker and topic (`KAFKA_BROKERS`, `KAFKA_TOPIC`).
@@ -30,6 +32,8 @@ pub struct Config {
     /// Replicas of the dead-letter topic when this service creates it
     /// (`KAFKA_TOPIC_REPLICATION_FACTOR`, default 1).
     pub topic_replication: i32,
+    /// Not ready above this lag in events (`READY_MAX_LAG_EVENTS`, default 10000).
+    pub ready_max_lag: i64,
     /// Longest read-your-writes wait (`CONSISTENCY_WAIT_MS`, default 2000, at most 30000).
     pub consistency_wait: Duration,
 }
@@ -47,6 +51,7 @@ impl Config {
         }
         Ok(Config {
             http_addr: config::var("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
+            edge: platform::http::EdgeSettings::from_env()?,
             db: DbSettings {
                 search_path: Some(VIEWS_SEARCH_PATH.into()),
                 ..DbSettings::from_env(
@@ -66,6 +71,7 @@ impl Config {
             },
             kafka,
             topic_replication: config::var("KAFKA_TOPIC_REPLICATION_FACTOR", 1)?,
+            ready_max_lag: config::var("READY_MAX_LAG_EVENTS", 10_000)?,
             consistency_wait: Duration::from_millis(wait),
         })
     }

@@ -1,44 +1,34 @@
-//! `query-service`: runs the query API and the projector until SIGTERM or Ctrl-C.
+//! `query-service`: the query API and the projector.
 //!
 //! ```text
-//! query-service            serve (default)
-//! query-service migrate    apply the read database's migrations and exit
-//! query-service rebuild    rebuild the views from the start of the topic, swap them in, exit
+//! query-service [serve]      serve until SIGTERM or Ctrl-C
+//! query-service migrate      apply the read database's migrations and exit
+//! query-service rebuild      rebuild the views from the start of the topic, swap them in, exit
+//! query-service healthcheck  exit 0 when the local /healthz answers (container HEALTHCHECK)
 //! ```
 
 use std::process::ExitCode;
 
 use query_service::{Application, Config, startup};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    platform::telemetry::init("query-service", env!("CARGO_PKG_VERSION"));
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let shutdown = CancellationToken::new();
-    platform::shutdown::cancel_on_signal(shutdown.clone());
-    let result = match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => match Application::build(config, shutdown).await {
-            Ok(app) => app.run_until_stopped().await,
-            Err(error) => Err(error),
+    platform::cli::main(
+        "query-service",
+        env!("CARGO_PKG_VERSION"),
+        Config::from_env,
+        |config| config.http_addr,
+        |command, config, shutdown| async move {
+            Some(match command.as_str() {
+                "serve" => match Application::build(config, shutdown).await {
+                    Ok(app) => app.run_until_stopped().await,
+                    Err(error) => Err(error),
+                },
+                "migrate" => startup::migrate(config, shutdown).await,
+                "rebuild" => startup::rebuild_views(config, shutdown).await,
+                _ => return None,
+            })
         },
-        Some("migrate") => startup::migrate(config, shutdown).await,
-        Some("rebuild") => startup::rebuild_views(config, shutdown).await,
-        Some(other) => Err(anyhow::anyhow!(
-            "unknown command {other:?}; expected serve, migrate or rebuild"
-        )),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "query service failed");
-            ExitCode::FAILURE
-        }
-    }
+    )
+    .await
 }

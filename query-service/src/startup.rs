@@ -44,6 +44,7 @@ impl Application {
     /// Connects to the database and the broker (waiting for both with backoff), migrates,
     /// subscribes to the topic and binds the HTTP port. `shutdown` stops everything.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        crate::projections::describe_metrics();
         let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
         platform::kafka::wait_for_topic(
             &config.kafka,
@@ -77,6 +78,7 @@ impl Application {
             rebuild: rebuild(&config, pool.clone()),
             consistency_wait: config.consistency_wait,
             shutdown: shutdown.clone(),
+            ready_max_lag: config.ready_max_lag,
         };
         let listener = TcpListener::bind(config.http_addr)
             .await
@@ -93,10 +95,11 @@ impl Application {
             ),
             settings: config.consumer,
             progress,
+            notify: true,
         };
         Ok(Application {
             listener,
-            router: http::router(state),
+            router: http::router(state, &config.edge),
             projector,
             consumer,
             changes,

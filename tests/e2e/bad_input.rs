@@ -118,3 +118,36 @@ async fn unknown_routes_methods_and_orders_are_problems_too() {
     assert_eq!(unknown_order["type"], "/problems/not-found");
     problem(app.get_order("not-a-uuid").await, 404).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_preconditions_and_keys_are_refused_not_ignored() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    let send = |name: &'static str, value: &'static [u8]| {
+        app.http
+            .post(format!("{}/customers/{customer}/rename", app.command.url))
+            .header(
+                name,
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            )
+            .json(&json!({ "name": "Someone" }))
+            .send()
+    };
+    let if_match = problem(send("if-match", b"\"1\"\xe9").await.unwrap(), 400).await;
+    assert_eq!(if_match["type"], "/problems/malformed-if-match");
+    let key = problem(send("idempotency-key", b"key-\xff").await.unwrap(), 400).await;
+    assert_eq!(key["type"], "/problems/malformed-idempotency-key");
+    assert_eq!(
+        app.command_rows("event_log").await,
+        1,
+        "only the registration"
+    );
+
+    for path in [
+        "/reports/daily-sales?from=-5000-01-01&to=-5000-01-02",
+        "/orders?placed_after=-5000-01-01T00:00:00Z",
+        "/dashboards/shipping?cursor=k1.-8000000000000000000.0190a3c6f2c47c4a8f3a2b1c0d9e8f7a",
+    ] {
+        problem(app.query(path).await, 422).await;
+    }
+}

@@ -60,6 +60,9 @@ async fn both_services_expose_prometheus_metrics_of_their_work() {
         .text()
         .await
         .unwrap();
+    for exposition in [&command, &query] {
+        promtool_accepts(exposition);
+    }
     assert!(
         query.contains(r#"projector_messages_total{outcome="applied"}"#),
         "{query}"
@@ -67,5 +70,31 @@ async fn both_services_expose_prometheus_metrics_of_their_work() {
     assert!(
         query.contains("projector_apply_duration_seconds_bucket"),
         "{query}"
+    );
+}
+
+/// Runs `promtool check metrics` (Prometheus's own linter; scripts/test installs it) on an
+/// exposition and fails with its complaints.
+fn promtool_accepts(exposition: &str) {
+    use std::io::Write;
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (installed by scripts/test with Debian's prometheus package)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -11,6 +11,7 @@ mod dead_letters;
 mod health;
 mod idempotency;
 mod lifecycle;
+mod ordering;
 mod orders;
 mod projector;
 mod read_your_writes;

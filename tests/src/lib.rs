@@ -250,6 +250,7 @@ impl TestApp {
         KafkaSettings {
             brokers: self.names.brokers.clone(),
             topic: self.topic.clone(),
+            properties: Vec::new(),
         }
         .client_config()
         .create()
@@ -310,6 +311,7 @@ impl TestApp {
         let consumer: StreamConsumer = KafkaSettings {
             brokers: self.names.brokers.clone(),
             topic: topic.to_owned(),
+            properties: Vec::new(),
         }
         .client_config()
         .set("group.id", format!("reader-{}", Uuid::now_v7()))
@@ -500,13 +502,14 @@ fn kafka(names: &Names, topic: &str) -> KafkaSettings {
     KafkaSettings {
         brokers: names.brokers.clone(),
         topic: topic.to_owned(),
+        properties: Vec::new(),
     }
 }
 
 async fn start_command_service(names: &Names, topic: &str) -> Running {
     let config = command_service::Config {
         http_addr: ([127, 0, 0, 1], 0).into(),
-        body_limit_bytes: 64 * 1024,
+        edge: platform::http::EdgeSettings::default(),
         db: db_settings(names, &names.command_db),
         kafka: kafka(names, topic),
         topic_partitions: 3,
@@ -533,6 +536,7 @@ async fn start_command_service(names: &Names, topic: &str) -> Running {
 fn query_config(names: &Names, topic: &str, group: &str) -> query_service::Config {
     query_service::Config {
         http_addr: ([127, 0, 0, 1], 0).into(),
+        edge: platform::http::EdgeSettings::default(),
         db: DbSettings {
             search_path: Some(query_service::config::VIEWS_SEARCH_PATH.into()),
             ..db_settings(names, &names.query_db)
@@ -546,6 +550,7 @@ fn query_config(names: &Names, topic: &str, group: &str) -> query_service::Confi
             dead_letter_topic: format!("{topic}.dead-letters"),
         },
         topic_replication: 1,
+        ready_max_lag: 10_000,
         consistency_wait: Duration::from_secs(2),
     }
 }

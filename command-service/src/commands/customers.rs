@@ -40,6 +40,7 @@ pub async fn change(
                 id: id.0,
             })?;
     check_expected(expected, customer.version)?;
+    let ctx = &ctx.after_lock();
     let events = decide(&customer);
     let after = Customer::apply_all(Some(customer.clone()), &events)
         .ok_or_else(|| anyhow::anyhow!("customer {id} vanished while applying its events"))?;

@@ -37,6 +37,18 @@ pub struct CommandContext {
     pub now: DateTime<Utc>,
 }
 
+impl CommandContext {
+    /// The context with `now` read again. Commands on an existing aggregate call this once they
+    /// hold its lock: a command that waited for the lock must not carry an earlier time than the
+    /// one it waited for.
+    pub fn after_lock(&self) -> CommandContext {
+        CommandContext {
+            now: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6).max(self.now),
+            ..self.clone()
+        }
+    }
+}
+
 /// Every command the service accepts.
 #[derive(Debug, Clone)]
 pub enum Command {

@@ -41,6 +41,7 @@ pub async fn change(
             id: id.0,
         })?;
     check_expected(expected, order.version)?;
+    let ctx = &ctx.after_lock();
     let events = decide(&order).map_err(|violation| CommandError::OrderRule {
         violation,
         status: order.status,

@@ -45,7 +45,7 @@ impl std::fmt::Debug for AppState {
 }
 
 /// All routes, wrapped in the shared HTTP edge.
-pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
+pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
     let routes = Router::new()
         .route("/customers", post(customers::register))
         .route("/customers/{id}/rename", post(customers::rename))
@@ -65,7 +65,7 @@ pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
-    platform::http::edge(routes, body_limit_bytes)
+    platform::http::edge(routes, edge)
 }
 
 /// The id in a path; an id that is not a UUID names no aggregate, so it is a 404.

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{SubsecRound, Utc};
-use platform::http::REQUEST_ID;
+use platform::http::{REQUEST_ID, trace_id};
 use platform::problem::Problem;
 use serde::de::DeserializeOwned;
 use shared_events::ConsistencyToken;
@@ -40,14 +40,22 @@ impl<S: Send + Sync> FromRequest<S> for CommandInput {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let headers = req.headers().clone();
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let if_match = header(header::IF_MATCH.as_str()).map(str::to_owned);
+        // Preconditions and keys that are present but unreadable must be refused, not ignored:
+        // reading them lossily makes their parsers answer 400.
+        let present = |name: &str| {
+            headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let if_match = present(header::IF_MATCH.as_str());
         let expected_versions = if_match
             .as_deref()
             .map(parse_if_match)
             .transpose()
             .map_err(IntoResponse::into_response)?
             .flatten();
-        let idempotency_key = header(IDEMPOTENCY_KEY.as_str())
+        let idempotency_key = present(IDEMPOTENCY_KEY.as_str())
+            .as_deref()
             .map(parse_idempotency_key)
             .transpose()
             .map_err(IntoResponse::into_response)?;
@@ -240,40 +248,9 @@ fn parse_idempotency_key(raw: &str) -> Result<String, Problem> {
     }
 }
 
-/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed.
-fn trace_id(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.split('-');
-    let (version, trace, parent, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let valid = hex(version, 2)
-        && hex(trace, 32)
-        && hex(parent, 16)
-        && hex(flags, 2)
-        && parts.next().is_none();
-    (valid && trace.bytes().any(|b| b != b'0')).then_some(trace)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_trace_id_of_valid_traceparents_only() {
-        assert_eq!(
-            trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        assert_eq!(
-            trace_id("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-            None
-        );
-        assert_eq!(trace_id("garbage"), None);
-        assert_eq!(
-            trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"),
-            None
-        );
-    }
 
     #[test]
     fn if_match_takes_strong_version_etags_or_a_star() {

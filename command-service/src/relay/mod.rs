@@ -71,6 +71,56 @@ pub async fn notify_commits(pool: PgPool, signal: CommitSignal, shutdown: Cancel
     }
 }
 
+/// Registers the help texts of the relay's metrics.
+pub fn describe_metrics() {
+    platform::metrics::handle();
+    metrics::describe_counter!(
+        "relay_events_published_total",
+        "Events the broker acknowledged and the relay removed from the outbox."
+    );
+    metrics::describe_counter!(
+        "relay_publish_failures_total",
+        "Relay rounds that could not publish every event they read."
+    );
+    metrics::describe_histogram!(
+        "relay_publish_lag_seconds",
+        metrics::Unit::Seconds,
+        "From a command's start (just before its commit) to the broker's acknowledgement of its event."
+    );
+    metrics::describe_gauge!(
+        "outbox_backlog_events",
+        "Events committed but not yet acknowledged by the broker."
+    );
+    metrics::describe_gauge!(
+        "outbox_oldest_unpublished_age_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest event in the outbox (0 when empty)."
+    );
+}
+
+/// Publishes the outbox's size and the age of its oldest event as gauges every five seconds
+/// (`outbox_backlog_events`, `outbox_oldest_unpublished_age_seconds`).
+pub async fn observe_outbox(pool: PgPool, shutdown: CancellationToken) {
+    loop {
+        match crate::store::event_log::backlog(&pool).await {
+            Ok((count, oldest)) => {
+                metrics::gauge!("outbox_backlog_events").set(count as f64);
+                let age = oldest.map_or(0.0, |t| {
+                    (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                metrics::gauge!("outbox_oldest_unpublished_age_seconds").set(age);
+            }
+            Err(error) => {
+                tracing::debug!(error = format!("{error:#}"), "could not measure the outbox")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
 /// The relay task of one replica.
 pub struct Relay {
     pool: PgPool,
@@ -134,6 +184,10 @@ impl Relay {
             return Ok(());
         };
         tracing::info!("this replica's relay is now the active publisher");
+        // The fallback poll and the leadership check run on their own clock, so a steady
+        // stream of notifications cannot starve them.
+        let mut tick = tokio::time::interval(self.settings.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut listener = PgListener::connect_with(&self.pool)
             .await
             .context("connect listener")?;
@@ -157,7 +211,7 @@ impl Relay {
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 notification = listener.recv() => { notification.context("wait for notifications")?; }
-                () = tokio::time::sleep(self.settings.poll_interval) => {
+                _ = tick.tick() => {
                     // Leadership lives as long as this connection; make sure it still does.
                     lock.ping().await.context("leader lock connection lost")?;
                 }

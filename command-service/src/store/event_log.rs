@@ -164,3 +164,13 @@ pub async fn history(
     .context("read the event history")?;
     rows.iter().map(envelope).collect()
 }
+
+/// How many events wait in the outbox, and when the oldest of them happened.
+pub async fn backlog(pool: &sqlx::PgPool) -> anyhow::Result<(i64, Option<DateTime<Utc>>)> {
+    sqlx::query_as(
+        "SELECT count(*), min(e.occurred_at) FROM outbox o JOIN event_log e ON e.position = o.position",
+    )
+    .fetch_one(pool)
+    .await
+    .context("measure the outbox")
+}

@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::projections::{self, ApplyError, BatchSummary, Incoming, checkpoint};
 use platform::kafka::KafkaSettings;
@@ -63,6 +64,7 @@ pub fn subscribe(
         )
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
+        .set("statistics.interval.ms", "250")
         .create_with_context(ProjectorContext { progress })
         .context("create Kafka consumer")?;
     consumer
@@ -85,6 +87,9 @@ pub struct Projector {
     pub dead_letters: Option<FutureProducer>,
     /// Offsets and rates, shared with the rebalance callback and the admin endpoint.
     pub progress: Progress,
+    /// Whether applied batches notify waiters and live streams (the live views do; a rebuild's
+    /// views are not served yet).
+    pub notify: bool,
 }
 
 impl std::fmt::Debug for Projector {
@@ -101,7 +106,7 @@ impl Projector {
     /// retried with backoff, never skipped; on shutdown the batch in flight is finished and the
     /// consumer leaves the group when dropped.
     pub async fn run(self, consumer: Arc<ProjectorConsumer>, shutdown: CancellationToken) {
-        let refresher = tokio::spawn(refresh_recorded_offsets(
+        let refresher = tokio::spawn(observe(
             self.pool.clone(),
             self.topic.clone(),
             self.progress.clone(),
@@ -110,7 +115,12 @@ impl Projector {
         while let Next::Batch(batch) = next_batch(&*consumer, &self.settings, &shutdown, None).await
         {
             let started = std::time::Instant::now();
-            let Some(summary) = self.apply(&batch, &shutdown).await else {
+            let span = tracing::info_span!(
+                "batch",
+                messages = batch.len(),
+                first_offset = batch[0].offset
+            );
+            let Some(summary) = self.apply(&batch, &shutdown).instrument(span).await else {
                 break;
             };
             summary.record(started.elapsed(), batch.len());
@@ -135,7 +145,7 @@ impl Projector {
     ) -> Option<BatchSummary> {
         let mut backoff = Backoff::new();
         loop {
-            match projections::apply_batch(&self.pool, &self.topic, batch).await {
+            match projections::apply_batch(&self.pool, &self.topic, batch, self.notify).await {
                 Ok((summary, parked)) => {
                     for (message, error) in parked {
                         self.publish_dead_letter(message, &error);
@@ -272,29 +282,36 @@ impl Backoff {
     }
 }
 
-/// Keeps the offset mirror up to date with what every replica recorded.
-async fn refresh_recorded_offsets(
-    pool: PgPool,
-    topic: String,
-    progress: Progress,
-    shutdown: CancellationToken,
-) {
+/// Every five seconds: refreshes the offset mirror with what every replica recorded, and the
+/// gauges `projector_lag_events{partition}` and `dead_letters_parked`.
+async fn observe(pool: PgPool, topic: String, progress: Progress, shutdown: CancellationToken) {
     loop {
-        match pool.acquire().await {
-            Ok(mut conn) => match checkpoint::offsets(&mut conn, &topic).await {
-                Ok(rows) => progress.set_recorded(rows.into_iter().map(|(p, next, _)| (p, next))),
-                Err(error) => tracing::debug!(
-                    error = format!("{error:#}"),
-                    "could not refresh recorded offsets"
-                ),
-            },
-            Err(error) => tracing::debug!(%error, "could not refresh recorded offsets"),
+        match refresh(&pool, &topic, &progress).await {
+            Ok(()) => {}
+            Err(error) => tracing::debug!(
+                error = format!("{error:#}"),
+                "could not refresh the projector's position"
+            ),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
+}
+
+async fn refresh(pool: &PgPool, topic: &str, progress: &Progress) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    let recorded = checkpoint::offsets(&mut conn, topic).await?;
+    drop(conn);
+    progress.set_recorded(recorded.iter().map(|(p, next, _)| (*p, *next)));
+    let parked = crate::projections::dead_letters::parked_count(pool).await?;
+    metrics::gauge!("dead_letters_parked").set(parked as f64);
+    for (partition, lag) in progress.assigned_lags() {
+        metrics::gauge!("projector_lag_events", "partition" => partition.to_string())
+            .set(lag as f64);
+    }
+    Ok(())
 }
 
 /// What waiting for a batch gave.
@@ -349,11 +366,22 @@ async fn next_batch<C: ConsumerContext + 'static>(
 }
 
 fn incoming(message: &impl Message) -> Incoming {
+    let traceparent = message
+        .headers()
+        .and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| h.key == shared_events::headers::TRACEPARENT)
+        })
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned);
     Incoming {
         partition: message.partition(),
         offset: message.offset(),
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec),
+        traceparent,
     }
 }
 

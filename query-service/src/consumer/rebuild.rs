@@ -93,17 +93,15 @@ impl Rebuild {
 
     /// Replays the topic into the rebuild schema and swaps it in. Records the outcome.
     pub async fn run(&self, id: i64, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // A successful swap records `swapped` in its own transaction; a failure is recorded here.
         let outcome = self.replay_and_swap(id, &shutdown).await;
-        let (status, error) = match &outcome {
-            Ok(()) => ("swapped", None),
-            Err(error) => ("failed", Some(format!("{error:#}"))),
-        };
-        sqlx::query("UPDATE projection_rebuilds SET status = $2, error = $3, finished_at = now() WHERE id = $1 AND status = 'running'")
-            .bind(id)
-            .bind(status)
-            .bind(&error)
-            .execute(&self.pool)
-            .await?;
+        if let Err(error) = &outcome {
+            sqlx::query("UPDATE projection_rebuilds SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'running'")
+                .bind(id)
+                .bind(format!("{error:#}"))
+                .execute(&self.pool)
+                .await?;
+        }
         match &outcome {
             Ok(()) => tracing::info!(rebuild = id, "rebuild swapped in"),
             Err(error) => {
@@ -127,6 +125,7 @@ impl Rebuild {
             settings: self.settings.clone(),
             dead_letters: None,
             progress: Default::default(),
+            notify: false,
         };
         let mut heartbeat = tokio::time::Instant::now();
         loop {
@@ -154,8 +153,17 @@ impl Rebuild {
                 heartbeat = tokio::time::Instant::now();
             }
             let live = recorded(&self.pool, &self.kafka.topic).await?;
-            if caught_up(&rebuilt, &live) && self.swap(id, &self.kafka.topic).await? {
-                return Ok(());
+            if caught_up(&rebuilt, &live) {
+                match self.swap(id, &self.kafka.topic).await {
+                    Ok(Swap::Done) => return Ok(()),
+                    Ok(Swap::Behind) => {}
+                    Ok(Swap::NotRunning) => anyhow::bail!(
+                        "the rebuild was abandoned meanwhile (no heartbeat); another may run"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "swap failed; trying again")
+                    }
+                }
             }
         }
     }
@@ -205,16 +213,28 @@ impl Rebuild {
         Ok(())
     }
 
-    /// Swaps the schemas if the rebuild has applied at least what the live views have; false
-    /// (nothing changed) when the live views moved ahead meanwhile.
-    async fn swap(&self, id: i64, topic: &str) -> anyhow::Result<bool> {
+    /// Swaps the schemas if the rebuild has applied at least what the live views have and is
+    /// still the running rebuild.
+    async fn swap(&self, id: i64, topic: &str) -> anyhow::Result<Swap> {
         let mut tx = self.pool.begin().await?;
+        // The swap may wait for long batches; the statement timeout is for requests.
+        sqlx::raw_sql("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'")
+            .execute(&mut *tx)
+            .await?;
         // Waits for live batches in flight on every replica and holds off new ones.
         checkpoint::exclusive_apply_lock(&mut tx).await?;
+        let still_running = sqlx::query("UPDATE projection_rebuilds SET status = 'swapped', finished_at = now(), heartbeat_at = now() WHERE id = $1 AND status = 'running'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if still_running == 0 {
+            return Ok(Swap::NotRunning);
+        }
         let rebuilt = offsets_in(&mut tx, Schema::Rebuild, topic).await?;
         let live = offsets_in(&mut tx, Schema::Live, topic).await?;
         if !caught_up(&rebuilt, &live) {
-            return Ok(false);
+            return Ok(Swap::Behind);
         }
         sqlx::raw_sql(
             "ALTER SCHEMA views RENAME TO views_retired;
@@ -224,13 +244,9 @@ impl Rebuild {
         .execute(&mut *tx)
         .await
         .context("swap the schemas")?;
-        sqlx::query("UPDATE projection_rebuilds SET heartbeat_at = now() WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         projections::notify_all(&mut tx).await?;
         tx.commit().await.context("commit the swap")?;
-        Ok(true)
+        Ok(Swap::Done)
     }
 }
 
@@ -259,6 +275,16 @@ async fn recorded(pool: &PgPool, topic: &str) -> anyhow::Result<BTreeMap<i32, i6
         .into_iter()
         .map(|(p, next, _)| (p, next))
         .collect())
+}
+
+/// What a swap attempt found.
+enum Swap {
+    /// The rebuilt views are live.
+    Done,
+    /// The live views moved ahead meanwhile; keep applying.
+    Behind,
+    /// The rebuild was marked abandoned and must not swap.
+    NotRunning,
 }
 
 /// The two view schemas during a rebuild.

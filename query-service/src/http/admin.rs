@@ -30,9 +30,9 @@ pub async fn list_dead_letters(
     let mut params = Params::default();
     let status = match get("status") {
         None | Some("") => None,
-        Some(s @ ("parked" | "retried" | "discarded")) => Some(s),
+        Some(s @ ("parked" | "waiting" | "retried" | "discarded")) => Some(s),
         Some(_) => {
-            params.refuse("status", "must be parked, retried or discarded");
+            params.refuse("status", "must be parked, waiting, retried or discarded");
             None
         }
     };
@@ -105,6 +105,11 @@ fn retry_problem(error: RetryError) -> Problem {
             StatusCode::UNPROCESSABLE_ENTITY,
             "dead-letter-mismatch",
             "The corrected payload is another event",
+        ),
+        RetryError::RebuildRunning => Problem::new(
+            StatusCode::CONFLICT,
+            "rebuild-running",
+            "A rebuild of the views is running",
         ),
         RetryError::Waiting { needed } => Problem::new(
             StatusCode::CONFLICT,

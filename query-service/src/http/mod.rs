@@ -48,6 +48,8 @@ pub struct AppState {
     pub consistency_wait: Duration,
     /// Ends live streams on shutdown.
     pub shutdown: CancellationToken,
+    /// Not ready while the views lag more events than this behind the topic.
+    pub ready_max_lag: i64,
 }
 
 impl std::fmt::Debug for AppState {
@@ -59,7 +61,7 @@ impl std::fmt::Debug for AppState {
 }
 
 /// All routes, wrapped in the shared HTTP edge.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
     let routes = Router::new()
         .route("/orders", get(orders::search))
         .route("/orders/{id}", get(orders::detail))
@@ -86,10 +88,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
-    platform::http::edge(routes, 64 * 1024)
+    platform::http::edge(routes, edge)
 }
 
-/// Ready when the read database answers and the broker has the topic.
+/// Ready when the read database answers, the broker has the topic, and this replica's
+/// partitions are at most `READY_MAX_LAG_EVENTS` behind (a replica catching up takes no
+/// traffic).
 async fn readyz(State(state): State<AppState>) -> Response {
     let database = platform::db::is_reachable(&state.pool).await;
     let consumer = state.consumer.clone();
@@ -97,5 +101,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let broker =
         platform::kafka::sees_topic(move |timeout| consumer.fetch_metadata(Some(&topic), timeout))
             .await;
-    platform::http::readiness(&[("database", database), ("broker", broker)])
+    let lag = state
+        .progress
+        .lag_of_assigned()
+        .is_some_and(|lag| lag <= state.ready_max_lag);
+    platform::http::readiness(&[("database", database), ("broker", broker), ("lag", lag)])
 }

@@ -1,7 +1,7 @@
 //! Query-string parameters of the list screens, parsed with field-level errors (422) instead
 //! of serde's one-line rejections.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use platform::problem::{FieldError, Problem};
 use uuid::Uuid;
 
@@ -62,8 +62,10 @@ impl Params {
     pub fn time(&mut self, name: &str, raw: Option<&str>) -> Option<DateTime<Utc>> {
         self.field(name, raw, |r| {
             DateTime::parse_from_rfc3339(r)
+                .ok()
                 .map(|t| t.to_utc())
-                .map_err(|_| {
+                .filter(|t| (1..=9999).contains(&t.year()))
+                .ok_or_else(|| {
                     "must be an RFC 3339 timestamp such as 2026-11-23T00:00:00Z".to_owned()
                 })
         })
@@ -73,7 +75,9 @@ impl Params {
     pub fn date(&mut self, name: &str, raw: Option<&str>) -> Option<NaiveDate> {
         self.field(name, raw, |r| {
             NaiveDate::parse_from_str(r, "%Y-%m-%d")
-                .map_err(|_| "must be a date such as 2026-11-23".to_owned())
+                .ok()
+                .filter(|d| (1..=9999).contains(&d.year()))
+                .ok_or_else(|| "must be a date such as 2026-11-23".to_owned())
         })
     }
 

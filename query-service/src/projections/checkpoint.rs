@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use shared_events::EventEnvelope;
+
 use super::Applicable;
 
 /// Advisory lock key shared by every batch and taken exclusively by a rebuild's swap ("views").
@@ -131,22 +133,40 @@ pub async fn applied_version(pool: &sqlx::PgPool, id: Uuid) -> Result<i64, sqlx:
 
 /// Records the versions of `applied` (the last event of each aggregate wins).
 pub async fn save_versions(tx: &mut PgConnection, applied: &[Applicable]) -> anyhow::Result<()> {
+    save(tx, applied.iter().map(|(envelope, _)| envelope)).await
+}
+
+/// Records versions that were seen but not applied (events from a newer producer, discarded
+/// dead letters), so the versions after them can follow.
+pub async fn save_seen_versions(
+    tx: &mut PgConnection,
+    seen: &[EventEnvelope],
+) -> anyhow::Result<()> {
+    save(tx, seen.iter()).await
+}
+
+async fn save<'a>(
+    tx: &mut PgConnection,
+    envelopes: impl Iterator<Item = &'a EventEnvelope>,
+) -> anyhow::Result<()> {
     let mut latest: HashMap<Uuid, (&str, i64)> = HashMap::new();
-    for (envelope, _) in applied {
-        latest.insert(
-            envelope.aggregate_id,
-            (envelope.aggregate_type.as_str(), envelope.aggregate_version),
-        );
+    for envelope in envelopes {
+        let entry = latest
+            .entry(envelope.aggregate_id)
+            .or_insert((envelope.aggregate_type.as_str(), 0));
+        entry.1 = entry.1.max(envelope.aggregate_version);
     }
     if latest.is_empty() {
         return Ok(());
     }
     let (ids, rest): (Vec<Uuid>, Vec<(&str, i64)>) = latest.into_iter().unzip();
     let (types, versions): (Vec<&str>, Vec<i64>) = rest.into_iter().unzip();
+    // Never lowers a recorded version, whoever wrote it.
     sqlx::query(
         "INSERT INTO applied_versions (aggregate_id, aggregate_type, version)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[])
-         ON CONFLICT (aggregate_id) DO UPDATE SET version = EXCLUDED.version",
+         ON CONFLICT (aggregate_id) DO UPDATE SET version = EXCLUDED.version
+         WHERE applied_versions.version < EXCLUDED.version",
     )
     .bind(ids)
     .bind(types)

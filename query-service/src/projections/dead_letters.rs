@@ -1,16 +1,20 @@
-//! Dead letters: messages parked with the reason, so the stream moves on. An operator lists
-//! them, retries them (after a fix, or with a corrected payload) or discards them.
+//! Dead letters: messages parked with the reason, so the stream moves on, and events that wait
+//! for an earlier version of their aggregate. An operator lists them, retries them (after a fix,
+//! or with a corrected payload) or discards them; waiting events follow by themselves as soon as
+//! the version before them is applied.
+
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared_events::EventEnvelope;
-use sqlx::{PgConnection, PgPool};
+use shared_events::{DomainEvent, EventEnvelope};
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::Incoming;
+use super::{ApplyError, Changed, Incoming, apply_events, checkpoint};
 
-/// One parked message as the admin API shows it.
+/// One dead letter as the admin API shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct DeadLetter {
     /// Its id in the dead-letter table.
@@ -29,7 +33,7 @@ pub struct DeadLetter {
     pub aggregate_version: Option<i64>,
     /// Why it was parked (or why its last retry failed).
     pub error: String,
-    /// `parked`, `retried` or `discarded`.
+    /// `parked`, `waiting`, `retried` or `discarded`.
     pub status: String,
     /// Times it was tried.
     pub attempts: i32,
@@ -37,12 +41,15 @@ pub struct DeadLetter {
     pub parked_at: DateTime<Utc>,
     /// When it was retried or discarded.
     pub resolved_at: Option<DateTime<Utc>>,
-    /// The message key, as text.
-    #[sqlx(default)]
+    /// The message key, as text (lossily decoded).
+    #[sqlx(skip)]
     pub key: Option<String>,
     /// The payload: JSON when it is JSON, otherwise the text (lossily decoded).
     #[sqlx(skip)]
     pub payload: serde_json::Value,
+    #[serde(skip)]
+    #[sqlx(rename = "message_key")]
+    raw_key: Option<Vec<u8>>,
     #[serde(skip)]
     #[sqlx(rename = "payload")]
     raw_payload: Option<Vec<u8>>,
@@ -54,11 +61,20 @@ impl DeadLetter {
         self.raw_payload.as_deref().unwrap_or_default()
     }
 
-    fn with_payload_shown(mut self) -> Self {
+    fn shown(mut self) -> Self {
         let raw = self.raw_payload();
         self.payload = serde_json::from_slice(raw)
             .unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned().into());
+        self.key = self
+            .raw_key
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned());
         self
+    }
+
+    /// True while the letter is neither retried nor discarded.
+    pub fn is_open(&self) -> bool {
+        matches!(self.status.as_str(), "parked" | "waiting")
     }
 }
 
@@ -66,39 +82,49 @@ impl DeadLetter {
 macro_rules! columns {
     () => {
         "id, topic, partition, kafka_offset, event_type, aggregate_id, aggregate_version, error, status, attempts,
-         parked_at, resolved_at, convert_from(message_key, 'UTF8') AS key, payload"
+         parked_at, resolved_at, message_key, payload"
     };
 }
 
-/// Stores each message with its error. A message parked before (redelivered) is kept once.
+/// A letter to store: the message, its envelope when readable, the reason and the status
+/// (`parked` or `waiting`).
+pub type ToPark<'m> = (&'m Incoming, Option<EventEnvelope>, String, &'static str);
+
+/// Stores each message with its reason. A message stored before (redelivered) is kept once.
 pub async fn park(
     tx: &mut PgConnection,
     topic: &str,
-    parked: &[(&Incoming, Option<&EventEnvelope>, String)],
+    letters: &[ToPark<'_>],
 ) -> anyhow::Result<()> {
-    if parked.is_empty() {
+    if letters.is_empty() {
         return Ok(());
     }
-    let partitions: Vec<i32> = parked.iter().map(|(m, _, _)| m.partition).collect();
-    let offsets: Vec<i64> = parked.iter().map(|(m, _, _)| m.offset).collect();
-    let keys: Vec<Option<Vec<u8>>> = parked.iter().map(|(m, _, _)| m.key.clone()).collect();
-    let payloads: Vec<Option<Vec<u8>>> = parked.iter().map(|(m, _, _)| m.payload.clone()).collect();
-    let errors: Vec<&str> = parked.iter().map(|(_, _, e)| e.as_str()).collect();
-    let types: Vec<Option<&str>> = parked
+    let partitions: Vec<i32> = letters.iter().map(|(m, _, _, _)| m.partition).collect();
+    let offsets: Vec<i64> = letters.iter().map(|(m, _, _, _)| m.offset).collect();
+    let keys: Vec<Option<Vec<u8>>> = letters.iter().map(|(m, _, _, _)| m.key.clone()).collect();
+    let payloads: Vec<Option<Vec<u8>>> = letters
         .iter()
-        .map(|(_, e, _)| e.map(|e| e.event_type.as_str()))
+        .map(|(m, _, _, _)| m.payload.clone())
         .collect();
-    let ids: Vec<Option<Uuid>> = parked
+    let errors: Vec<&str> = letters.iter().map(|(_, _, e, _)| e.as_str()).collect();
+    let types: Vec<Option<&str>> = letters
         .iter()
-        .map(|(_, e, _)| e.map(|e| e.aggregate_id))
+        .map(|(_, e, _, _)| e.as_ref().map(|e| e.event_type.as_str()))
         .collect();
-    let versions: Vec<Option<i64>> = parked
+    let ids: Vec<Option<Uuid>> = letters
         .iter()
-        .map(|(_, e, _)| e.map(|e| e.aggregate_version))
+        .map(|(_, e, _, _)| e.as_ref().map(|e| e.aggregate_id))
         .collect();
+    let versions: Vec<Option<i64>> = letters
+        .iter()
+        .map(|(_, e, _, _)| e.as_ref().map(|e| e.aggregate_version))
+        .collect();
+    let statuses: Vec<&str> = letters.iter().map(|(_, _, _, s)| *s).collect();
     sqlx::query(
-        "INSERT INTO dead_letters (topic, partition, kafka_offset, message_key, payload, error, event_type, aggregate_id, aggregate_version)
-         SELECT $1, * FROM UNNEST($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::uuid[], $9::bigint[])
+        "INSERT INTO dead_letters (topic, partition, kafka_offset, message_key, payload, error, event_type, aggregate_id,
+                                   aggregate_version, status)
+         SELECT $1, * FROM UNNEST($2::int[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::uuid[],
+                                  $9::bigint[], $10::text[])
          ON CONFLICT (topic, partition, kafka_offset) DO NOTHING",
     )
     .bind(topic)
@@ -110,44 +136,157 @@ pub async fn park(
     .bind(types)
     .bind(ids)
     .bind(versions)
+    .bind(statuses)
     .execute(tx)
     .await
     .context("park dead letters")?;
     Ok(())
 }
 
-/// The lowest parked version of `aggregate_id` below `version`, if any: events after a parked
-/// one must wait for it.
-pub async fn parked_before(
-    tx: &mut PgConnection,
-    aggregate_id: Uuid,
-    version: i64,
-) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "SELECT min(aggregate_version) FROM dead_letters
-         WHERE status = 'parked' AND aggregate_id = $1 AND aggregate_version < $2",
-    )
-    .bind(aggregate_id)
-    .bind(version)
-    .fetch_one(tx)
-    .await
-    .context("look for parked earlier versions")
+/// What an operator decided about a message that was a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// Never apply it.
+    Discarded,
+    /// Apply this payload (the corrected one, or the original).
+    Retried(Vec<u8>),
 }
 
-/// The parked letter holding version `version` of `aggregate_id`, if any.
-pub async fn parked_version(
+/// The resolutions recorded in the live views' dead letters for `messages`. A rebuild (or a
+/// replay) meets these messages again and must do what the operator decided.
+pub async fn resolutions(
     tx: &mut PgConnection,
-    aggregate_id: Uuid,
-    version: i64,
-) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "SELECT id FROM dead_letters WHERE status = 'parked' AND aggregate_id = $1 AND aggregate_version = $2 ORDER BY id LIMIT 1",
+    topic: &str,
+    messages: &[&Incoming],
+) -> anyhow::Result<HashMap<(i32, i64), Resolution>> {
+    if messages.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let partitions: Vec<i32> = messages.iter().map(|m| m.partition).collect();
+    let offsets: Vec<i64> = messages.iter().map(|m| m.offset).collect();
+    let rows: Vec<(i32, i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT d.partition, d.kafka_offset, d.status, coalesce(d.replacement, d.payload)
+         FROM views.dead_letters d JOIN UNNEST($2::int[], $3::bigint[]) AS m(partition, kafka_offset)
+              ON d.partition = m.partition AND d.kafka_offset = m.kafka_offset
+         WHERE d.topic = $1 AND d.status IN ('retried', 'discarded')",
     )
-    .bind(aggregate_id)
-    .bind(version)
-    .fetch_optional(tx)
+    .bind(topic)
+    .bind(partitions)
+    .bind(offsets)
+    .fetch_all(tx)
     .await
-    .context("look for the next parked version")
+    .context("read dead-letter resolutions")?;
+    Ok(rows
+        .into_iter()
+        .map(|(partition, offset, status, payload)| {
+            let resolution = match status.as_str() {
+                "discarded" => Resolution::Discarded,
+                _ => Resolution::Retried(payload.unwrap_or_default()),
+            };
+            ((partition, offset), resolution)
+        })
+        .collect())
+}
+
+/// What releasing waiting events did.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// Events applied.
+    pub applied: usize,
+    /// The versions applied, per aggregate, in order.
+    pub versions: Vec<(Uuid, i64)>,
+    /// Whose views changed.
+    pub changed: Changed,
+}
+
+/// Applies the waiting letters that are now next in line for `aggregates`, in version order,
+/// each under its own savepoint. A waiting letter that fails to apply becomes `parked` with its
+/// error, and the ones behind it keep waiting.
+pub async fn release_waiting(
+    tx: &mut PgConnection,
+    aggregates: &BTreeSet<Uuid>,
+) -> anyhow::Result<Released> {
+    let mut released = Released::default();
+    if aggregates.is_empty() {
+        return Ok(released);
+    }
+    let ids: Vec<Uuid> = aggregates.iter().copied().collect();
+    let with_waiting: Vec<Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT aggregate_id FROM dead_letters WHERE status = 'waiting' AND aggregate_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await
+            .context("look for waiting events")?;
+    for aggregate in with_waiting {
+        loop {
+            let applied = checkpoint::applied_versions(tx, &[aggregate])
+                .await?
+                .get(&aggregate)
+                .copied()
+                .unwrap_or(0);
+            let next: Option<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, coalesce(replacement, payload, ''::bytea) FROM dead_letters
+                 WHERE status = 'waiting' AND aggregate_id = $1 AND aggregate_version = $2
+                 ORDER BY id LIMIT 1 FOR UPDATE",
+            )
+            .bind(aggregate)
+            .bind(applied + 1)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("load the next waiting event")?;
+            let Some((id, payload)) = next else { break };
+            match apply_letter(tx, &payload).await? {
+                Ok(changed) => {
+                    resolve(tx, id, "retried", None).await?;
+                    released.applied += 1;
+                    released.versions.push((aggregate, applied + 1));
+                    released.changed.customers.extend(changed.customers);
+                }
+                Err(error) => {
+                    sqlx::query("UPDATE dead_letters SET status = 'parked', error = $2, attempts = attempts + 1 WHERE id = $1")
+                        .bind(id)
+                        .bind(&error)
+                        .execute(&mut *tx)
+                        .await
+                        .context("park a waiting event that failed")?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(released)
+}
+
+/// Decodes and applies one letter's payload under a savepoint. The inner `Err` says why the
+/// views refused it (nothing changed); the outer one is a transient failure.
+pub async fn apply_letter(
+    tx: &mut PgConnection,
+    payload: &[u8],
+) -> anyhow::Result<Result<Changed, String>> {
+    let envelope = match EventEnvelope::from_slice(payload) {
+        Ok(envelope) => envelope,
+        Err(error) => return Ok(Err(error.to_string())),
+    };
+    let event = match DomainEvent::from_envelope(&envelope) {
+        Ok(event) => (envelope, event),
+        // From a newer producer: the version counts as seen, as when it arrives in order.
+        Err(error) if error.is_from_newer_producer() => {
+            checkpoint::save_seen_versions(tx, std::slice::from_ref(&envelope)).await?;
+            return Ok(Ok(Changed::default()));
+        }
+        Err(error) => return Ok(Err(error.to_string())),
+    };
+    let mut savepoint = tx.begin().await.context("savepoint")?;
+    match apply_events(&mut savepoint, std::slice::from_ref(&event)).await {
+        Ok(changed) => {
+            savepoint.commit().await.context("release savepoint")?;
+            Ok(Ok(changed))
+        }
+        Err(error) => match ApplyError::classify(error) {
+            ApplyError::Poison(error) => Ok(Err(format!("{error:#}"))),
+            ApplyError::Transient(error) => Err(error),
+        },
+    }
 }
 
 /// Dead letters with `status` (all when `None`), oldest first, after id `after`.
@@ -162,15 +301,25 @@ pub async fn list(
         columns!(),
         " FROM dead_letters WHERE ($1::text IS NULL OR status = $1) AND id > $2 ORDER BY id LIMIT $3"
     ))
-        .bind(status)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    Ok(letters
-        .into_iter()
-        .map(DeadLetter::with_payload_shown)
-        .collect())
+    .bind(status)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(letters.into_iter().map(DeadLetter::shown).collect())
+}
+
+/// One dead letter, read without locking it.
+pub async fn find(conn: &mut PgConnection, id: i64) -> Result<Option<DeadLetter>, sqlx::Error> {
+    let letter: Option<DeadLetter> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM dead_letters WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(letter.map(DeadLetter::shown))
 }
 
 /// One dead letter, locked for the rest of the transaction.
@@ -183,20 +332,31 @@ pub async fn lock(tx: &mut PgConnection, id: i64) -> Result<Option<DeadLetter>, 
     .bind(id)
     .fetch_optional(tx)
     .await?;
-    Ok(letter.map(DeadLetter::with_payload_shown))
+    Ok(letter.map(DeadLetter::shown))
 }
 
-/// Marks a letter `retried` or `discarded`.
-pub async fn resolve(tx: &mut PgConnection, id: i64, status: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE dead_letters SET status = $2, resolved_at = now(), attempts = attempts + (($2 = 'retried')::int) WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .execute(tx)
-        .await?;
+/// Marks a letter `retried` (keeping the corrected payload it was retried with) or `discarded`.
+pub async fn resolve(
+    tx: &mut PgConnection,
+    id: i64,
+    status: &str,
+    replacement: Option<&[u8]>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE dead_letters SET status = $2, resolved_at = now(), replacement = coalesce($3, replacement),
+                attempts = attempts + (($2 = 'retried')::int)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(replacement)
+    .execute(tx)
+    .await
+    .context("resolve dead letter")?;
     Ok(())
 }
 
-/// Records a failed retry: the letter stays parked with the new error.
+/// Records a failed retry: the letter stays open with the new error.
 pub async fn retry_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE dead_letters SET attempts = attempts + 1, error = $2 WHERE id = $1")
         .bind(id)
@@ -206,7 +366,7 @@ pub async fn retry_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), sql
     Ok(())
 }
 
-/// Number of parked letters.
+/// Number of parked letters (waiting ones follow by themselves and are not counted).
 pub async fn parked_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE status = 'parked'")
         .fetch_one(pool)

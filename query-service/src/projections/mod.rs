@@ -40,13 +40,8 @@ pub struct Incoming {
     pub key: Option<Vec<u8>>,
     /// The envelope, as JSON bytes.
     pub payload: Option<Vec<u8>>,
-}
-
-impl Incoming {
-    /// The envelope and event in the payload.
-    pub fn decode(&self) -> Result<Applicable, DecodeError> {
-        decode(self.payload.as_deref().unwrap_or_default())
-    }
+    /// The W3C trace context of the request that caused the event (Kafka header).
+    pub traceparent: Option<String>,
 }
 
 /// Decodes a message payload into its envelope and typed event.
@@ -75,6 +70,38 @@ pub struct BatchSummary {
     pub out_of_order: usize,
     /// Messages parked as dead letters.
     pub parked: usize,
+}
+
+/// Registers the help texts of the projector's metrics.
+pub fn describe_metrics() {
+    platform::metrics::handle();
+    metrics::describe_counter!(
+        "projector_messages_total",
+        "Consumed messages by outcome: applied, redelivered, duplicate, skipped, out_of_order, parked."
+    );
+    metrics::describe_histogram!("projector_batch_size", "Messages per applied batch.");
+    metrics::describe_histogram!(
+        "projector_apply_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to apply and commit a batch."
+    );
+    metrics::describe_gauge!(
+        "projector_lag_events",
+        "Messages published to a partition but not yet applied to the views."
+    );
+    metrics::describe_gauge!(
+        "dead_letters_parked",
+        "Messages parked as dead letters and not yet retried or discarded."
+    );
+    metrics::describe_counter!(
+        "read_your_writes_waits_total",
+        "Read-your-writes waits by outcome: caught_up or timed_out."
+    );
+    metrics::describe_histogram!(
+        "read_your_writes_wait_seconds",
+        metrics::Unit::Seconds,
+        "How long read-your-writes waits that caught up took."
+    );
 }
 
 impl BatchSummary {
@@ -136,13 +163,15 @@ pub struct Changed {
 pub type Parked<'m> = Vec<(&'m Incoming, String)>;
 
 /// Applies `batch` (messages of `topic`, in consumption order) in one transaction. Returns what
-/// it did and the messages it parked as dead letters.
+/// it did and the messages it parked as dead letters. `notify` tells other replicas' waiters and
+/// streams (the live views do; a rebuild does not).
 pub async fn apply_batch<'m>(
     pool: &PgPool,
     topic: &str,
     batch: &'m [Incoming],
+    notify: bool,
 ) -> Result<(BatchSummary, Parked<'m>), ApplyError> {
-    apply_batch_inner(pool, topic, batch)
+    apply_batch_inner(pool, topic, batch, notify)
         .await
         .map_err(ApplyError::classify)
 }
@@ -151,82 +180,120 @@ async fn apply_batch_inner<'m>(
     pool: &PgPool,
     topic: &str,
     batch: &'m [Incoming],
+    notify_changes: bool,
 ) -> anyhow::Result<(BatchSummary, Parked<'m>)> {
     let mut summary = BatchSummary::default();
     let mut tx = pool.begin().await.context("begin batch")?;
     checkpoint::share_apply_lock(&mut tx).await?;
 
     // Locks the partitions' offset rows: a replica that lost a partition in a rebalance while
-    // applying it waits here, then sees the offsets the other replica recorded and skips.
+    // applying it waits here, then sees the offsets the other replica recorded and skips. Dead
+    // letter retries lock the same rows, so they never interleave with a batch.
     let mut partitions: Vec<i32> = batch.iter().map(|m| m.partition).collect();
     partitions.sort_unstable();
     partitions.dedup();
     let recorded = checkpoint::lock_offsets(&mut tx, topic, &partitions).await?;
+    let fresh: Vec<&Incoming> = batch
+        .iter()
+        .filter(|m| m.offset >= recorded.get(&m.partition).copied().unwrap_or(0))
+        .collect();
+    summary.redelivered = batch.len() - fresh.len();
+    // Messages an operator already resolved (met again by a rebuild or a replay).
+    let resolutions = dead_letters::resolutions(&mut tx, topic, &fresh).await?;
 
-    let mut decoded = Vec::with_capacity(batch.len());
-    let mut parked: Vec<(&Incoming, Option<&EventEnvelope>, String)> = Vec::new();
-    for message in batch {
-        if message.offset < recorded.get(&message.partition).copied().unwrap_or(0) {
-            summary.redelivered += 1;
-            continue;
-        }
-        match message.decode() {
-            Ok(event) => decoded.push((message, event)),
-            Err(error) if error.is_from_newer_producer() => {
-                tracing::debug!(partition = message.partition, offset = message.offset, %error, "skipping event from a newer producer");
+    let mut parked: Vec<dead_letters::ToPark<'m>> = Vec::new();
+    let mut decoded = Vec::with_capacity(fresh.len());
+    for message in fresh {
+        let payload = match resolutions.get(&(message.partition, message.offset)) {
+            Some(dead_letters::Resolution::Discarded) => {
                 summary.skipped += 1;
+                continue;
             }
-            Err(error) => parked.push((message, None, error.to_string())),
+            Some(dead_letters::Resolution::Retried(payload)) => payload.as_slice(),
+            None => message.payload.as_deref().unwrap_or_default(),
+        };
+        match EventEnvelope::from_slice(payload) {
+            Err(error) => parked.push((message, None, error.to_string(), "parked")),
+            Ok(envelope) => match DomainEvent::from_envelope(&envelope) {
+                Ok(event) => decoded.push((message, envelope, Some(event))),
+                // A newer producer's event: its version counts as seen, its effect is skipped.
+                Err(error) if error.is_from_newer_producer() => {
+                    tracing::debug!(partition = message.partition, offset = message.offset, %error, "skipping event from a newer producer");
+                    decoded.push((message, envelope, None));
+                }
+                Err(error) => parked.push((message, Some(envelope), error.to_string(), "parked")),
+            },
         }
     }
-
     let ordered = in_version_order(&mut tx, decoded).await?;
     summary.duplicates = ordered.duplicates;
-    for (message, (envelope, _)) in &ordered.gaps {
-        match dead_letters::parked_before(
-            &mut tx,
-            envelope.aggregate_id,
-            envelope.aggregate_version,
-        )
-        .await?
-        {
-            Some(version) => parked.push((
-                message,
-                Some(envelope),
-                format!("version {version} of this aggregate is parked; retry it first"),
-            )),
-            None => {
-                tracing::warn!(aggregate_id = %envelope.aggregate_id, version = envelope.aggregate_version, "event arrived before an earlier version; waiting for redelivery");
-                summary.out_of_order += 1;
-            }
-        }
+    for (message, envelope, _) in ordered.gaps {
+        let reason = format!(
+            "waiting for an earlier version of aggregate {} (this is version {})",
+            envelope.aggregate_id, envelope.aggregate_version
+        );
+        tracing::info!(aggregate_id = %envelope.aggregate_id, version = envelope.aggregate_version, "event arrived before an earlier version; it waits beside the dead letters");
+        summary.out_of_order += 1;
+        parked.push((message, Some(envelope), reason, "waiting"));
     }
-    let applicable: Vec<Applicable> = ordered.next.into_iter().map(|(_, event)| event).collect();
-    let changed = apply_events(&mut tx, &applicable).await?;
-    summary.applied = applicable.len();
-
-    summary.parked = parked.len();
-    for (message, _, error) in &parked {
-        tracing::error!(
+    let mut applicable = Vec::with_capacity(ordered.next.len());
+    let mut seen_only = Vec::new();
+    for (message, envelope, event) in ordered.next {
+        tracing::debug!(
+            event_type = envelope.event_type,
+            aggregate_id = %envelope.aggregate_id,
+            version = envelope.aggregate_version,
+            correlation_id = envelope.correlation_id.as_deref().unwrap_or_default(),
+            trace_id = message.traceparent.as_deref().and_then(platform::http::trace_id).unwrap_or_default(),
             partition = message.partition,
             offset = message.offset,
-            error,
-            "parking message as a dead letter"
+            "applying event"
         );
+        match event {
+            Some(event) => applicable.push((envelope, event)),
+            None => seen_only.push(envelope),
+        }
     }
+    summary.skipped += seen_only.len();
+    let mut changed = apply_events(&mut tx, &applicable).await?;
+    checkpoint::save_seen_versions(&mut tx, &seen_only).await?;
+    summary.applied = applicable.len();
+
+    for (message, _, error, status) in &parked {
+        if *status == "parked" {
+            tracing::error!(
+                partition = message.partition,
+                offset = message.offset,
+                error,
+                "parking message as a dead letter"
+            );
+        }
+    }
+    summary.parked = parked.iter().filter(|p| p.3 == "parked").count();
     dead_letters::park(&mut tx, topic, &parked).await?;
+
+    // Events that waited for what this batch applied can follow now.
+    let advanced: BTreeSet<Uuid> = applicable
+        .iter()
+        .map(|(e, _)| e.aggregate_id)
+        .chain(seen_only.iter().map(|e| e.aggregate_id))
+        .collect();
+    let released = dead_letters::release_waiting(&mut tx, &advanced).await?;
+    summary.applied += released.applied;
+    changed.customers.extend(released.changed.customers);
 
     let last_event_at = applicable.iter().map(|(e, _)| e.occurred_at).max();
     checkpoint::save_offsets(&mut tx, topic, &next_offsets(batch), last_event_at).await?;
-    notify(&mut tx, &changed).await?;
+    if notify_changes {
+        notify(&mut tx, &changed).await?;
+    }
     tx.commit().await.context("commit batch")?;
-    Ok((
-        summary,
-        parked
-            .into_iter()
-            .map(|(message, _, error)| (message, error))
-            .collect(),
-    ))
+    let parked = parked
+        .into_iter()
+        .filter(|p| p.3 == "parked")
+        .map(|(message, _, error, _)| (message, error))
+        .collect();
+    Ok((summary, parked))
 }
 
 /// Parks one message that the views refused, and moves its partition past it, in one
@@ -240,11 +307,11 @@ pub async fn park_refused(
     let mut tx = pool.begin().await.context("begin parking")?;
     checkpoint::share_apply_lock(&mut tx).await?;
     checkpoint::lock_offsets(&mut tx, topic, &[message.partition]).await?;
-    let decoded = message.decode().ok();
+    let envelope = EventEnvelope::from_slice(message.payload.as_deref().unwrap_or_default()).ok();
     dead_letters::park(
         &mut tx,
         topic,
-        &[(message, decoded.as_ref().map(|(e, _)| e), error.to_owned())],
+        &[(message, envelope, error.to_owned(), "parked")],
     )
     .await?;
     checkpoint::save_offsets(&mut tx, topic, &next_offsets([message]), None).await?;
@@ -317,32 +384,35 @@ pub fn next_offsets<'a>(batch: impl IntoIterator<Item = &'a Incoming>) -> BTreeM
 
 /// Decoded events sorted into those to apply now, duplicates, and those that came too early.
 struct Ordered<'m> {
-    next: Vec<(&'m Incoming, Applicable)>,
-    gaps: Vec<(&'m Incoming, Applicable)>,
+    next: Vec<Decoded<'m>>,
+    gaps: Vec<Decoded<'m>>,
     duplicates: usize,
 }
+
+/// A message with its envelope and, unless it came from a newer producer, its event.
+type Decoded<'m> = (&'m Incoming, EventEnvelope, Option<DomainEvent>);
 
 /// Keeps the events that are the next version of their aggregate, in order.
 async fn in_version_order<'m>(
     tx: &mut PgConnection,
-    decoded: Vec<(&'m Incoming, Applicable)>,
+    decoded: Vec<Decoded<'m>>,
 ) -> anyhow::Result<Ordered<'m>> {
-    let ids: Vec<Uuid> = decoded.iter().map(|(_, (e, _))| e.aggregate_id).collect();
+    let ids: Vec<Uuid> = decoded.iter().map(|(_, e, _)| e.aggregate_id).collect();
     let mut applied: HashMap<Uuid, i64> = checkpoint::applied_versions(tx, &ids).await?;
     let mut ordered = Ordered {
         next: Vec::with_capacity(decoded.len()),
         gaps: Vec::new(),
         duplicates: 0,
     };
-    for (message, (envelope, event)) in decoded {
+    for (message, envelope, event) in decoded {
         let current = applied.get(&envelope.aggregate_id).copied().unwrap_or(0);
         if envelope.aggregate_version <= current {
             ordered.duplicates += 1;
         } else if envelope.aggregate_version > current + 1 {
-            ordered.gaps.push((message, (envelope, event)));
+            ordered.gaps.push((message, envelope, event));
         } else {
             applied.insert(envelope.aggregate_id, envelope.aggregate_version);
-            ordered.next.push((message, (envelope, event)));
+            ordered.next.push((message, envelope, event));
         }
     }
     Ok(ordered)

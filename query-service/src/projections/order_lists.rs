@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -41,6 +41,7 @@ impl FromStr for Cursor {
             .parse()
             .ok()
             .and_then(DateTime::from_timestamp_micros)
+            .filter(|t| (1..=9999).contains(&t.year()))
             .ok_or(InvalidCursor)?;
         let id = Uuid::try_parse(id).map_err(|_| InvalidCursor)?;
         Ok(Cursor { at, id })

@@ -1,25 +1,28 @@
-//! Retrying a dead letter: decode it again (after a fix was deployed) or a corrected payload an
-//! operator supplies, and apply it with the usual version rules. Applying it also applies the
-//! letters parked behind it (later versions of the same aggregate), in order.
+//! Retrying and discarding dead letters. A retry decodes the letter again (after a fix was
+//! deployed) or a corrected payload an operator supplies, and applies it with the usual version
+//! rules; the events that waited behind it follow. Both lock the letter's partition like a batch
+//! does, so they never interleave with the projector, and both are refused while a rebuild runs
+//! (the rebuild could not see a decision taken after it passed the letter).
 
 use anyhow::Context;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::{Changed, checkpoint, dead_letters, decode, notify};
+use dead_letters::DeadLetter;
 
 /// What a retry did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {
-    /// The event (and these later parked versions) were applied.
+    /// The event (and the waiting versions behind it) were applied.
     Applied {
-        /// Versions of the aggregate that were applied.
+        /// Versions of the aggregate that were applied, in order.
         versions: Vec<i64>,
     },
     /// The views already had this version; the letter is resolved without change.
     AlreadyApplied,
 }
 
-/// Why a retry did not apply the letter. It stays parked.
+/// Why a retry or discard did nothing. The letter stays as it was.
 #[derive(Debug, thiserror::Error)]
 pub enum RetryError {
     /// No dead letter with this id.
@@ -40,9 +43,41 @@ pub enum RetryError {
         /// The version the views need next.
         needed: i64,
     },
+    /// A rebuild of the views is running.
+    #[error("a rebuild of the views is running; retry or discard after it swapped")]
+    RebuildRunning,
     /// The database failed.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// Locks letter `id` for a decision: refuses during a rebuild, takes the apply lock and the
+/// letter's partition (before the letter, in the order batches take them), and checks it is
+/// still open.
+async fn open_letter(tx: &mut PgConnection, id: i64) -> Result<DeadLetter, RetryError> {
+    checkpoint::share_apply_lock(tx).await?;
+    let rebuilding: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM projection_rebuilds WHERE status = 'running')",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .context("check for a running rebuild")?;
+    if rebuilding {
+        return Err(RetryError::RebuildRunning);
+    }
+    let letter = dead_letters::find(tx, id)
+        .await
+        .context("load dead letter")?
+        .ok_or(RetryError::NotFound)?;
+    checkpoint::lock_offsets(tx, &letter.topic, &[letter.partition]).await?;
+    let letter = dead_letters::lock(tx, id)
+        .await
+        .context("lock dead letter")?
+        .ok_or(RetryError::NotFound)?;
+    if !letter.is_open() {
+        return Err(RetryError::Resolved(letter.status));
+    }
+    Ok(letter)
 }
 
 /// Retries dead letter `id`, with `replacement` as its payload when given.
@@ -66,16 +101,11 @@ async fn attempt(
     replacement: Option<Vec<u8>>,
 ) -> Result<Retried, RetryError> {
     let mut tx = pool.begin().await.context("begin retry")?;
-    checkpoint::share_apply_lock(&mut tx).await?;
-    let letter = dead_letters::lock(&mut tx, id)
-        .await
-        .context("load dead letter")?
-        .ok_or(RetryError::NotFound)?;
-    if letter.status != "parked" {
-        return Err(RetryError::Resolved(letter.status));
-    }
-    let payload = replacement.unwrap_or_else(|| letter.raw_payload().to_vec());
-    let (envelope, event) = decode(&payload).map_err(|e| RetryError::StillBroken(e.to_string()))?;
+    let letter = open_letter(&mut tx, id).await?;
+    let payload = replacement
+        .clone()
+        .unwrap_or_else(|| letter.raw_payload().to_vec());
+    let (envelope, _) = decode(&payload).map_err(|e| RetryError::StillBroken(e.to_string()))?;
     if letter
         .aggregate_id
         .is_some_and(|a| a != envelope.aggregate_id)
@@ -88,15 +118,14 @@ async fn attempt(
                 .into(),
         ));
     }
-    let applied = checkpoint::applied_versions(&mut tx, &[envelope.aggregate_id])
+    let aggregate = envelope.aggregate_id;
+    let applied = checkpoint::applied_versions(&mut tx, &[aggregate])
         .await?
-        .get(&envelope.aggregate_id)
+        .get(&aggregate)
         .copied()
         .unwrap_or(0);
     if envelope.aggregate_version <= applied {
-        dead_letters::resolve(&mut tx, id, "retried")
-            .await
-            .context("resolve dead letter")?;
+        dead_letters::resolve(&mut tx, id, "retried", replacement.as_deref()).await?;
         tx.commit().await.context("commit retry")?;
         return Ok(Retried::AlreadyApplied);
     }
@@ -105,64 +134,40 @@ async fn attempt(
             needed: applied + 1,
         });
     }
-
-    let aggregate = envelope.aggregate_id;
-    let mut version = envelope.aggregate_version;
-    let mut events = vec![(envelope, event)];
-    let mut resolved = vec![id];
-    // Later versions that were parked because this one was: apply them too, in order.
-    while let Some(next_id) = dead_letters::parked_version(&mut tx, aggregate, version + 1).await? {
-        let Some(next) = dead_letters::lock(&mut tx, next_id)
-            .await
-            .context("load dead letter")?
-        else {
-            break;
-        };
-        let Ok(decoded) = decode(next.raw_payload()) else {
-            break;
-        };
-        events.push(decoded);
-        resolved.push(next_id);
-        version += 1;
-    }
-    let mut savepoint = sqlx::Connection::begin(&mut *tx)
-        .await
-        .context("savepoint")?;
-    let changed: Changed = match super::apply_events(&mut savepoint, &events).await {
-        Ok(changed) => changed,
-        Err(error) => {
-            return Err(match super::ApplyError::classify(error) {
-                super::ApplyError::Poison(error) => RetryError::StillBroken(format!("{error:#}")),
-                super::ApplyError::Transient(error) => RetryError::Unexpected(error),
-            });
-        }
-    };
-    savepoint.commit().await.context("release savepoint")?;
-    for letter in &resolved {
-        dead_letters::resolve(&mut tx, *letter, "retried")
-            .await
-            .context("resolve dead letter")?;
-    }
+    let mut changed: Changed = dead_letters::apply_letter(&mut tx, &payload)
+        .await?
+        .map_err(RetryError::StillBroken)?;
+    dead_letters::resolve(&mut tx, id, "retried", replacement.as_deref()).await?;
+    let released = dead_letters::release_waiting(&mut tx, &[aggregate].into()).await?;
+    changed.customers.extend(released.changed.customers);
     notify(&mut tx, &changed).await?;
     tx.commit().await.context("commit retry")?;
-    Ok(Retried::Applied {
-        versions: events.iter().map(|(e, _)| e.aggregate_version).collect(),
-    })
+    let versions = std::iter::once(envelope.aggregate_version)
+        .chain(released.versions.iter().map(|(_, v)| *v))
+        .collect();
+    Ok(Retried::Applied { versions })
 }
 
-/// Discards dead letter `id`: it stays listed, resolved, and is never applied.
+/// Discards dead letter `id`: it is never applied. When it was the next version of its
+/// aggregate, that version counts as seen, so the events waiting behind it follow.
 pub async fn discard(pool: &PgPool, id: i64) -> Result<(), RetryError> {
     let mut tx = pool.begin().await.context("begin discard")?;
-    let letter = dead_letters::lock(&mut tx, id)
-        .await
-        .context("load dead letter")?
-        .ok_or(RetryError::NotFound)?;
-    if letter.status != "parked" {
-        return Err(RetryError::Resolved(letter.status));
+    let letter = open_letter(&mut tx, id).await?;
+    dead_letters::resolve(&mut tx, id, "discarded", None).await?;
+    // The envelope is enough to know the version; the event itself may be what is broken.
+    if let Ok(envelope) = shared_events::EventEnvelope::from_slice(letter.raw_payload()) {
+        let aggregate = envelope.aggregate_id;
+        let applied = checkpoint::applied_versions(&mut tx, &[aggregate])
+            .await?
+            .get(&aggregate)
+            .copied()
+            .unwrap_or(0);
+        if envelope.aggregate_version == applied + 1 {
+            checkpoint::save_seen_versions(&mut tx, std::slice::from_ref(&envelope)).await?;
+            let released = dead_letters::release_waiting(&mut tx, &[aggregate].into()).await?;
+            notify(&mut tx, &released.changed).await?;
+        }
     }
-    dead_letters::resolve(&mut tx, id, "discarded")
-        .await
-        .context("discard dead letter")?;
     tx.commit().await.context("commit discard")?;
     Ok(())
 }
