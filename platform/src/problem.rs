@@ -11,7 +11,7 @@ use serde::Serialize;
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 /// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Path of the field in the request body, e.g. `items[0].quantity`.
     pub field: String,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `CustomerRegistered` v1: a new customer exists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerRegistered {
     /// The new customer's id.
     pub customer_id: Uuid,
@@ -17,7 +17,7 @@ pub struct CustomerRegistered {
 }
 
 /// `CustomerRenamed` v1: the customer's name changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerRenamed {
     /// The customer.
     pub customer_id: Uuid,
@@ -26,7 +26,7 @@ pub struct CustomerRenamed {
 }
 
 /// `CustomerEmailChanged` v1: the customer's email address changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerEmailChanged {
     /// The customer.
     pub customer_id: Uuid,

@@ -94,6 +94,24 @@ macro_rules! domain_events {
                 match self { $(DomainEvent::$name(e) => to_value(e),)+ }
             }
 
+            /// The schema of each event type's `data` at its current version, with the schemas
+            /// it refers to.
+            pub fn data_schemas() -> Vec<crate::contract::DataSchema> {
+                vec![$(
+                    {
+                        let mut refs = Vec::new();
+                        <$name as utoipa::ToSchema>::schemas(&mut refs);
+                        crate::contract::DataSchema {
+                            event_type: stringify!($name),
+                            schema_version: $version,
+                            aggregate_type: AggregateType::$aggregate,
+                            schema: <$name as utoipa::PartialSchema>::schema(),
+                            refs,
+                        }
+                    },
+                )+]
+            }
+
             /// Decodes the envelope's `data` according to its event type and schema version,
             /// upcasting older schema versions to the current one.
             pub fn from_envelope(envelope: &EventEnvelope) -> Result<Self, DecodeError> {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::DecodeError;
 
 /// The kinds of aggregates that emit events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AggregateType {
     /// An order: its lines, lifecycle and shipping.
@@ -48,7 +48,7 @@ impl std::str::FromStr for AggregateType {
 ///
 /// Kafka message key: `partition_key` (the customer id), so every event of one customer, and so
 /// of each of their orders, lands in one partition in the order it was committed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventEnvelope {
     /// Unique id of this event (UUIDv7, so ids sort roughly by creation time). Consumers use it
     /// to recognise a redelivered event.
@@ -75,6 +75,7 @@ pub struct EventEnvelope {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
     /// The event's own fields; their schema is given by `event_type` and `schema_version`.
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 

@@ -11,6 +11,7 @@
 //! needs a new schema version of that event and an upcaster from the old one in [`decode`].
 
 mod consistency;
+pub mod contract;
 pub mod customer;
 mod decode;
 mod envelope;

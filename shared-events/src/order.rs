@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One line of an order: a quantity of one SKU at one unit price.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLine {
     /// Stock keeping unit, unique within the order (1–64 characters).
     pub sku: String,
@@ -30,7 +30,7 @@ impl OrderLine {
 }
 
 /// A postal address to ship an order to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ShippingAddress {
     /// Recipient's name.
     pub name: String,
@@ -45,7 +45,7 @@ pub struct ShippingAddress {
 }
 
 /// `OrderPlaced` v1: a customer placed a new order; it is `pending`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderPlaced {
     /// The new order's id.
     pub order_id: Uuid,
@@ -68,7 +68,7 @@ pub struct OrderPlaced {
 
 /// `OrderItemAdded` v1: a line was added to a pending order, or the quantity of an existing line
 /// was raised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderItemAdded {
     /// The order.
     pub order_id: Uuid,
@@ -87,7 +87,7 @@ pub struct OrderItemAdded {
 }
 
 /// `OrderItemRemoved` v1: a line was removed from a pending order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderItemRemoved {
     /// The order.
     pub order_id: Uuid,
@@ -104,7 +104,7 @@ pub struct OrderItemRemoved {
 }
 
 /// `OrderConfirmed` v1: a pending, non-empty order was confirmed; its lines are now fixed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderConfirmed {
     /// The order.
     pub order_id: Uuid,
@@ -119,7 +119,7 @@ pub struct OrderConfirmed {
 }
 
 /// `OrderShipped` v1: a confirmed order was handed to a carrier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderShipped {
     /// The order.
     pub order_id: Uuid,
@@ -132,7 +132,7 @@ pub struct OrderShipped {
 }
 
 /// `OrderDelivered` v1: a shipped order reached the customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderDelivered {
     /// The order.
     pub order_id: Uuid,
@@ -141,7 +141,7 @@ pub struct OrderDelivered {
 }
 
 /// `OrderCancelled` v1: a pending or confirmed order was cancelled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderCancelled {
     /// The order.
     pub order_id: Uuid,

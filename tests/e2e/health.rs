@@ -98,3 +98,79 @@ fn promtool_accepts(exposition: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_services_serve_their_openapi_document_and_a_docs_page() {
+    let app = TestApp::spawn().await;
+    for (url, expected) in [
+        (
+            &app.command.url,
+            serde_json::to_value(command_service::http::openapi()).unwrap(),
+        ),
+        (
+            &app.query.url,
+            serde_json::to_value(query_service::http::openapi()).unwrap(),
+        ),
+    ] {
+        let served: Value = app
+            .http
+            .get(format!("{url}/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(served["openapi"], "3.1.0");
+        assert_eq!(served, expected);
+        let docs = app.http.get(format!("{url}/docs")).send().await.unwrap();
+        assert!(
+            docs.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(docs.text().await.unwrap().contains("/openapi.json"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_from_allowed_origins_may_call_the_api() {
+    let app = TestApp::spawn().await;
+    let mut config = app.query_config(&app.group);
+    config.edge.cors_allowed_origins = vec!["https://shop.example".parse().unwrap()];
+    let query = app.spawn_query_service_with(config).await;
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/orders", query.url))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let other = app
+        .http
+        .get(format!("{}/healthz", query.url))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+    let default = app
+        .http
+        .get(format!("{}/healthz", app.query.url))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !default
+            .headers()
+            .contains_key("access-control-allow-origin"),
+        "CORS is off unless configured"
+    );
+}

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod concurrency;
+mod contracts;
 mod customers;
 mod dead_letters;
 mod health;

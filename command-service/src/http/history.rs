@@ -14,14 +14,27 @@ use crate::commands::CommandError;
 const MAX_PAGE: i64 = 1000;
 
 /// `?after_version=&limit=`: the page of the history to return.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// Only events after this version (default 0: from the first).
     #[serde(default)]
     after_version: i64,
+    /// At most this many events, 1–1000 (default 1000).
     limit: Option<i64>,
 }
 
+/// A page of an aggregate's history.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct History {
+    /// Envelopes, oldest first.
+    pub events: Vec<shared_events::EventEnvelope>,
+    /// Pass as `after_version` for the next page; `null` on the last.
+    pub next_after_version: Option<i64>,
+}
+
 /// The order's events, oldest first.
+#[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", summary = "The order's events (audit trail), oldest first", params(("id" = String, Path, description = "Order id (UUID)"), Page), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn order_events(
     state: State<AppState>,
     Path(id): Path<String>,
@@ -31,6 +44,7 @@ pub async fn order_events(
 }
 
 /// The customer's events, oldest first.
+#[utoipa::path(get, path = "/customers/{id}/events", tag = "customers", summary = "The customer's events (audit trail), oldest first", params(("id" = String, Path, description = "Customer id (UUID)"), Page), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn customer_events(
     state: State<AppState>,
     Path(id): Path<String>,
@@ -56,5 +70,9 @@ async fn history(
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.aggregate_version))
         .flatten();
-    Ok(Json(serde_json::json!({ "events": events, "next_after_version": next })).into_response())
+    Ok(Json(History {
+        events,
+        next_after_version: next,
+    })
+    .into_response())
 }

@@ -64,8 +64,34 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
         .route("/orders/{id}/events", get(history::order_events))
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .with_state(state)
+        .merge(platform::openapi::routes(
+            openapi(),
+            "Order platform: command service",
+        ));
     platform::http::edge(routes, edge)
+}
+
+/// The command API's OpenAPI 3.1 document, generated from the handlers and request types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Order platform: command service",
+        description = "Task-based commands on orders and customers. Every accepted command answers with the aggregate's new version (also its ETag) and an X-Consistency-Token for the query service. Errors are RFC 9457 problems (application/problem+json)."
+    ),
+    paths(
+        customers::register, customers::rename, customers::change_email, history::customer_events,
+        orders::place, orders::add_item, orders::remove_item, orders::confirm, orders::ship, orders::deliver, orders::cancel,
+        history::order_events
+    ),
+    components(schemas(platform::openapi::ProblemSchema)),
+    tags((name = "orders", description = "Place orders and move them through their lifecycle"), (name = "customers", description = "Register customers and change their details"))
+)]
+struct ApiDoc;
+
+/// The document served at `/openapi.json`, with the edge's error responses on every operation.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    platform::openapi::with_edge_responses(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 /// The id in a path; an id that is not a UUID names no aggregate, so it is a 404.

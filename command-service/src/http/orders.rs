@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shared_events::AggregateType;
 
 use super::fields::Fields;
-use super::request::{Answer, CommandInput, run};
+use super::request::{Answer, CommandInput, OrderAccepted, run};
 use super::{AppState, invalid, path_id};
 use crate::commands::Command;
 use crate::domain::order::{Lines, LinesError, NewLine, PlaceOrder, Shipment};
@@ -24,46 +24,76 @@ const CHANGED: Answer = Answer::Changed {
 
 /// Body of `POST /orders`. Fields are read loosely (strings, wide integers) so that every
 /// mistake is reported by field with a readable message instead of a serde error.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PlaceOrderRequest {
+    /// A registered customer.
+    #[schema(format = Uuid)]
     customer_id: String,
+    /// ISO 4217 code; default `EUR`.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
     currency: Option<String>,
+    /// At most 100 lines, each SKU once.
     #[serde(default)]
+    #[schema(max_items = 100)]
     items: Vec<ItemRequest>,
     #[serde(default)]
     shipping_address: Option<AddressRequest>,
 }
 
 /// One line: in `POST /orders` items, and the body of `POST /orders/{id}/items`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ItemRequest {
+    /// 1–64 of `A–Z a–z 0–9 . _ -`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "A-1")]
     sku: String,
+    /// 1–200 characters.
+    #[schema(min_length = 1, max_length = 200, example = "Widget")]
     name: String,
+    /// 1–10 000.
+    #[schema(minimum = 1, maximum = 10000)]
     quantity: i64,
+    /// Price of one unit in minor units, 0–10¹⁰.
+    #[schema(minimum = 0, maximum = 10000000000_i64)]
     unit_price_cents: i64,
 }
 
 /// A shipping address in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AddressRequest {
+    /// Recipient, 1–200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// Street lines, 1–500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     street: String,
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     city: String,
+    /// 1–20 characters.
+    #[schema(min_length = 1, max_length = 20)]
     postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Za-z]{2}$", example = "DE")]
     country: String,
 }
 
 /// Body of `POST /orders/{id}/ship`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ShipRequest {
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     carrier: String,
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     tracking_number: String,
 }
 
 /// Body of `POST /orders/{id}/cancel`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CancelRequest {
+    /// 1–500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     reason: String,
 }
 
@@ -162,6 +192,7 @@ fn parse_address(fields: &mut Fields, a: &AddressRequest) -> Option<ShippingAddr
 }
 
 /// `POST /orders`: 201 with `Location`, `ETag` and `X-Consistency-Token`.
+#[utoipa::path(post, path = "/orders", tag = "orders", summary = "Place an order", request_body(content = PlaceOrderRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id.")), responses((status = 201, description = "Placed", body = OrderAccepted, headers(("Location" = String, description = "/orders/{order_id}"), ("ETag" = String, description = "\"1\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 409, description = "The same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn place(
     State(state): State<AppState>,
     input: CommandInput,
@@ -175,6 +206,7 @@ pub async fn place(
 }
 
 /// `POST /orders/{id}/items`: adds a line, or raises the quantity of the line with that SKU.
+#[utoipa::path(post, path = "/orders/{id}/items", tag = "orders", summary = "Add a line, or more units of a SKU", request_body(content = ItemRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn add_item(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -189,6 +221,7 @@ pub async fn add_item(
 }
 
 /// `DELETE /orders/{id}/items/{sku}`: removes the line with that SKU.
+#[utoipa::path(delete, path = "/orders/{id}/items/{sku}", tag = "orders", summary = "Remove a line", params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)"), ("sku" = String, Path, description = "The line's SKU")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn remove_item(
     State(state): State<AppState>,
     Path((id, sku)): Path<(String, String)>,
@@ -202,6 +235,7 @@ pub async fn remove_item(
 }
 
 /// `POST /orders/{id}/confirm`.
+#[utoipa::path(post, path = "/orders/{id}/confirm", tag = "orders", summary = "Confirm a pending order", params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn confirm(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -212,6 +246,7 @@ pub async fn confirm(
 }
 
 /// `POST /orders/{id}/ship` with `{carrier, tracking_number}`.
+#[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", summary = "Ship a confirmed order", request_body(content = ShipRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn ship(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -236,6 +271,7 @@ pub async fn ship(
 }
 
 /// `POST /orders/{id}/deliver`.
+#[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", summary = "Mark a shipped order delivered", params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn deliver(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -246,6 +282,7 @@ pub async fn deliver(
 }
 
 /// `POST /orders/{id}/cancel` with `{reason}`.
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", summary = "Cancel a pending or confirmed order", request_body(content = CancelRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,

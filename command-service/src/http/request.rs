@@ -115,6 +115,24 @@ impl CommandInput {
     }
 }
 
+/// The body of an accepted order command.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OrderAccepted {
+    /// The order.
+    pub order_id: uuid::Uuid,
+    /// Its version after the command; also the `ETag`.
+    pub version: i64,
+}
+
+/// The body of an accepted customer command.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CustomerAccepted {
+    /// The customer.
+    pub customer_id: uuid::Uuid,
+    /// Their version after the command; also the `ETag`.
+    pub version: i64,
+}
+
 /// How an accepted command is answered.
 #[derive(Debug, Clone, Copy)]
 pub enum Answer {
@@ -170,7 +188,16 @@ fn render(answer: Answer, accepted: &Accepted) -> Recorded {
         ),
         Answer::Changed { id_field } => (StatusCode::OK, id_field, None),
     };
-    let body = serde_json::json!({ id_field: accepted.aggregate_id, "version": accepted.version });
+    let body = match id_field {
+        "customer_id" => serde_json::to_vec(&CustomerAccepted {
+            customer_id: accepted.aggregate_id,
+            version: accepted.version,
+        }),
+        _ => serde_json::to_vec(&OrderAccepted {
+            order_id: accepted.aggregate_id,
+            version: accepted.version,
+        }),
+    };
     let token = ConsistencyToken {
         aggregate_id: accepted.aggregate_id,
         version: accepted.version,
@@ -192,7 +219,7 @@ fn render(answer: Answer, accepted: &Accepted) -> Recorded {
     Recorded {
         status: status.as_u16(),
         headers,
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body: body.unwrap_or_default(),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::projections::retry::{self, Retried, RetryError};
 use crate::projections::{checkpoint, dead_letters};
 
 /// `GET /admin/dead-letters?status=parked|retried|discarded&after=&limit=`, oldest first.
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "operations", summary = "Dead letters, oldest first", params(("status" = Option<String>, Query, description = "parked, waiting, retried or discarded"), ("after" = Option<i64>, Query, description = "`next_after` of the previous page"), ("limit" = Option<i64>, Query, description = "1–100, default 20")), responses((status = 200, description = "A page of dead letters", body = DeadLetterPage), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -45,7 +46,11 @@ pub async fn list_dead_letters(
     let next = (letters.len() as i64 == limit)
         .then(|| letters.last().map(|l| l.id))
         .flatten();
-    Ok(Json(serde_json::json!({ "items": letters, "next_after": next })).into_response())
+    Ok(Json(DeadLetterPage {
+        items: letters,
+        next_after: next,
+    })
+    .into_response())
 }
 
 fn letter_id(raw: &str) -> Result<i64, Problem> {
@@ -54,6 +59,7 @@ fn letter_id(raw: &str) -> Result<i64, Problem> {
 
 /// `POST /admin/dead-letters/{id}/retry`: applies the letter again. An optional JSON body is a
 /// corrected envelope to apply instead of the stored payload.
+#[utoipa::path(post, path = "/admin/dead-letters/{id}/retry", tag = "operations", summary = "Apply a dead letter again, optionally with a corrected envelope", params(("id" = i64, Path, description = "Dead letter id")), request_body(content = Option<shared_events::EventEnvelope>, content_type = "application/json", description = "A corrected envelope (same aggregate and version); empty to retry the stored payload"), responses((status = 200, description = "Applied (with the waiting versions behind it) or already applied", body = Outcome), (status = 404, description = "Unknown dead letter", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "Already resolved, an earlier version must go first (`needed_version`), or a rebuild runs", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "It still cannot be applied, or the corrected envelope is another event", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn retry_dead_letter(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -62,18 +68,24 @@ pub async fn retry_dead_letter(
     let id = letter_id(&id)?;
     let replacement = (!body.iter().all(u8::is_ascii_whitespace)).then(|| body.to_vec());
     match retry::retry(&state.pool, id, replacement).await {
-        Ok(Retried::Applied { versions }) => Ok(Json(
-            serde_json::json!({ "id": id, "outcome": "applied", "applied_versions": versions }),
-        )
+        Ok(Retried::Applied { versions }) => Ok(Json(Outcome {
+            id,
+            outcome: "applied",
+            applied_versions: Some(versions),
+        })
         .into_response()),
-        Ok(Retried::AlreadyApplied) => {
-            Ok(Json(serde_json::json!({ "id": id, "outcome": "already_applied" })).into_response())
-        }
+        Ok(Retried::AlreadyApplied) => Ok(Json(Outcome {
+            id,
+            outcome: "already_applied",
+            applied_versions: None,
+        })
+        .into_response()),
         Err(error) => Err(retry_problem(error)),
     }
 }
 
 /// `POST /admin/dead-letters/{id}/discard`.
+#[utoipa::path(post, path = "/admin/dead-letters/{id}/discard", tag = "operations", summary = "Never apply a dead letter; the events waiting behind it follow", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 200, description = "Discarded", body = Outcome), (status = 404, description = "Unknown dead letter", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "Already resolved, or a rebuild runs", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn discard_dead_letter(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -82,7 +94,12 @@ pub async fn discard_dead_letter(
     retry::discard(&state.pool, id)
         .await
         .map_err(retry_problem)?;
-    Ok(Json(serde_json::json!({ "id": id, "outcome": "discarded" })).into_response())
+    Ok(Json(Outcome {
+        id,
+        outcome: "discarded",
+        applied_versions: None,
+    })
+    .into_response())
 }
 
 fn retry_problem(error: RetryError) -> Problem {
@@ -122,9 +139,58 @@ fn retry_problem(error: RetryError) -> Problem {
     problem.with_detail(detail)
 }
 
+/// A page of dead letters.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeadLetterPage {
+    /// Oldest first.
+    pub items: Vec<dead_letters::DeadLetter>,
+    /// Pass as `after` for the next page; `null` on the last.
+    pub next_after: Option<i64>,
+}
+
+/// What a retry or discard did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Outcome {
+    /// The dead letter.
+    pub id: i64,
+    /// `applied`, `already_applied` or `discarded`.
+    pub outcome: &'static str,
+    /// For `applied`: the versions of the aggregate applied (the letter's and those that waited
+    /// behind it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_versions: Option<Vec<i64>>,
+}
+
+/// A rebuild that was started.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RebuildStarted {
+    /// Its id (see `rebuild` in `GET /admin/projections`).
+    pub rebuild_id: i64,
+    /// `running`.
+    pub status: &'static str,
+}
+
+/// The projector's position.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProjectionsStatus {
+    /// The event topic.
+    pub topic: String,
+    /// Per partition.
+    pub partitions: Vec<PartitionStatus>,
+    /// Sum of `lag_events` (`null` when the broker did not answer).
+    pub total_lag_events: Option<i64>,
+    /// Dead letters waiting for an operator.
+    pub parked_dead_letters: i64,
+    /// The latest rebuild: `id`, `status` (`running`, `swapped`, `failed`), `started_at`,
+    /// `heartbeat_at`, `finished_at`, `applied_offsets` per partition, `error`.
+    #[schema(value_type = Option<Object>)]
+    pub rebuild: Option<serde_json::Value>,
+}
+
 /// One partition's position.
-#[derive(Debug, Serialize)]
-struct PartitionStatus {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PartitionStatus {
+    /// The partition.
     partition: i32,
     /// Next offset the views will apply (recorded in the read database).
     committed_offset: i64,
@@ -144,6 +210,7 @@ struct PartitionStatus {
 
 /// `GET /admin/projections`: per partition the recorded offset, high watermark, lag in events
 /// and seconds, last applied event time and rate; the parked dead letters; the latest rebuild.
+#[utoipa::path(get, path = "/admin/projections", tag = "operations", summary = "The projector's position per partition, dead letters and the latest rebuild", responses((status = 200, description = "Status", body = ProjectionsStatus)))]
 pub async fn projections(State(state): State<AppState>) -> Result<Response, Problem> {
     let mut conn = state.pool.acquire().await.map_err(internal)?;
     let recorded = checkpoint::offsets(&mut conn, &state.topic)
@@ -194,13 +261,13 @@ pub async fn projections(State(state): State<AppState>) -> Result<Response, Prob
         .await
         .map_err(internal)?;
     let total_lag: Option<i64> = rows.iter().map(|r| r.lag_events).sum();
-    Ok(Json(serde_json::json!({
-        "topic": state.topic,
-        "partitions": rows,
-        "total_lag_events": total_lag,
-        "parked_dead_letters": parked,
-        "rebuild": rebuild,
-    }))
+    Ok(Json(ProjectionsStatus {
+        topic: state.topic.clone(),
+        partitions: rows,
+        total_lag_events: total_lag,
+        parked_dead_letters: parked,
+        rebuild,
+    })
     .into_response())
 }
 
@@ -231,6 +298,7 @@ pub async fn watermarks(state: &AppState) -> HashMap<i32, i64> {
 
 /// `POST /admin/projections/rebuild`: 202 and a rebuild running in this replica, or 409 when
 /// one runs already. Progress: `GET /admin/projections`.
+#[utoipa::path(post, path = "/admin/projections/rebuild", tag = "operations", summary = "Rebuild the views from the start of the topic and swap them in", responses((status = 202, description = "Started; progress in GET /admin/projections", body = RebuildStarted), (status = 409, description = "A rebuild is running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn rebuild(
     State(state): State<AppState>,
     _headers: HeaderMap,
@@ -255,7 +323,10 @@ pub async fn rebuild(
     });
     let mut response = (
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "rebuild_id": id, "status": "running" })),
+        Json(RebuildStarted {
+            rebuild_id: id,
+            status: "running",
+        }),
     )
         .into_response();
     response.headers_mut().insert(

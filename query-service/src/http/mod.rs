@@ -87,8 +87,40 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
         .route("/admin/projections/rebuild", post(admin::rebuild))
         .route("/healthz", get(platform::http::healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .with_state(state)
+        .merge(platform::openapi::routes(
+            openapi(),
+            "Order platform: query service",
+        ));
     platform::http::edge(routes, edge)
+}
+
+/// The query API's OpenAPI 3.1 document, generated from the handlers and view types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Order platform: query service",
+        description = "Denormalized views of orders and customers, updated from the event topic. Every view has an ETag (304 on If-None-Match); send a command's X-Consistency-Token to read your own write. Errors are RFC 9457 problems (application/problem+json)."
+    ),
+    paths(
+        orders::detail, orders::search, streams::order,
+        customers::profile, customers::orders, streams::customer_orders,
+        reports::shipping, reports::daily_sales,
+        admin::list_dead_letters, admin::retry_dead_letter, admin::discard_dead_letter, admin::projections, admin::rebuild
+    ),
+    components(schemas(platform::openapi::ProblemSchema)),
+    tags(
+        (name = "orders", description = "Order screens"),
+        (name = "customers", description = "Customer screens"),
+        (name = "back office", description = "Dashboards and reports"),
+        (name = "operations", description = "Dead letters, projector status, rebuilds")
+    )
+)]
+struct ApiDoc;
+
+/// The document served at `/openapi.json`, with the edge's error responses on every operation.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    platform::openapi::with_edge_responses(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 /// Ready when the read database answers, the broker has the topic, and this replica's

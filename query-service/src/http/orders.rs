@@ -23,6 +23,7 @@ pub fn not_found(id: &str) -> Problem {
 }
 
 /// The order detail document, after waiting for `X-Consistency-Token` / `?min_version=`.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders", summary = "Order detail", params(("id" = String, Path, description = "Order id"), ("min_version" = Option<i64>, Query, description = "Wait until the view has at least this version"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The order", body = crate::projections::order_detail::OrderDetail, headers(("ETag" = String, description = "Changes whenever the document does"))), (status = 404, description = "Unknown order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -44,14 +45,24 @@ pub async fn detail(
 }
 
 /// A page of orders and where the next one starts.
-pub fn page(items: Vec<OrderSummary>, limit: i64) -> serde_json::Value {
-    let next = (items.len() as i64 == limit)
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OrderPage {
+    /// Newest first.
+    pub items: Vec<OrderSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Builds the page of `items` of a list asked with `limit`.
+pub fn page(items: Vec<OrderSummary>, limit: i64) -> OrderPage {
+    let next_cursor = (items.len() as i64 == limit)
         .then(|| items.last().map(|o| o.cursor().to_string()))
         .flatten();
-    serde_json::json!({ "items": items, "next_cursor": next })
+    OrderPage { items, next_cursor }
 }
 
 /// `GET /orders?status=&customer_id=&placed_after=&placed_before=&limit=&cursor=`.
+#[utoipa::path(get, path = "/orders", tag = "orders", summary = "Back-office order search, newest first", params(("status" = Option<String>, Query, description = "pending, confirmed, shipped, delivered or cancelled"), ("customer_id" = Option<String>, Query, description = "Only this customer's orders"), ("placed_after" = Option<String>, Query, description = "RFC 3339, inclusive"), ("placed_before" = Option<String>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of orders", body = OrderPage, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn search(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,

@@ -15,10 +15,31 @@ use super::params::Params;
 use crate::projections::daily_sales;
 use crate::projections::order_lists::{self, Cursor};
 
+/// A page of the shipping dashboard.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ShippingPage {
+    /// Confirmed orders, longest waiting first.
+    pub items: Vec<order_lists::AwaitingShipment>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The daily sales report.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SalesReport {
+    /// First day (inclusive).
+    pub from: chrono::NaiveDate,
+    /// Last day (inclusive).
+    pub to: chrono::NaiveDate,
+    /// One row per day and currency with sales; days without any are absent.
+    pub days: Vec<daily_sales::DaySales>,
+}
+
 /// Longest report range, in days.
 const MAX_REPORT_DAYS: u64 = 366;
 
 /// Confirmed orders awaiting shipment, oldest first, with their age: `?limit=&cursor=`.
+#[utoipa::path(get, path = "/dashboards/shipping", tag = "back office", summary = "Confirmed orders awaiting shipment, longest waiting first", params(("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of the dashboard", body = ShippingPage, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn shipping(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -48,12 +69,16 @@ pub async fn shipping(
         .flatten();
     Ok(json_value(
         &headers,
-        &serde_json::json!({ "items": items, "next_cursor": next }),
+        &ShippingPage {
+            items,
+            next_cursor: next,
+        },
     ))
 }
 
 /// Sales per UTC day and currency: `?from=YYYY-MM-DD&to=YYYY-MM-DD` (inclusive; default the
 /// last 30 days; at most 366 days).
+#[utoipa::path(get, path = "/reports/daily-sales", tag = "back office", summary = "Sales per UTC day and currency", params(("from" = Option<String>, Query, description = "YYYY-MM-DD, inclusive; default 29 days before to"), ("to" = Option<String>, Query, description = "YYYY-MM-DD, inclusive; default today; at most 366 days after from"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The report", body = SalesReport, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn daily_sales(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -78,8 +103,5 @@ pub async fn daily_sales(
     let days = daily_sales::report(&state.pool, from, to)
         .await
         .map_err(internal)?;
-    Ok(json_value(
-        &headers,
-        &serde_json::json!({ "from": from, "to": to, "days": days }),
-    ))
+    Ok(json_value(&headers, &SalesReport { from, to, days }))
 }

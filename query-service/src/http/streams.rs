@@ -20,6 +20,7 @@ use crate::projections::{order_detail, order_lists};
 const STREAM_PAGE: i64 = 20;
 
 /// The order detail document, now and after every change.
+#[utoipa::path(get, path = "/orders/{id}/stream", tag = "orders", summary = "Live order detail (Server-Sent Events)", params(("id" = String, Path, description = "Order id")), responses((status = 200, description = "`event: order`, `data:` the order detail document, at once and after every change", content_type = "text/event-stream", body = String), (status = 404, description = "Not an order id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -41,6 +42,7 @@ pub async fn order(
 }
 
 /// The customer's newest orders, now and after every change to any of their orders.
+#[utoipa::path(get, path = "/customers/{id}/orders/stream", tag = "customers", summary = "Live list of a customer's newest orders (Server-Sent Events)", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "`event: orders`, `data:` a page of their 20 newest orders, at once and after every change", content_type = "text/event-stream", body = String), (status = 404, description = "Not a customer id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn customer_orders(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -62,7 +64,10 @@ pub async fn customer_orders(
                 order_lists::customer_orders(&state.pool, customer_id, None, None, STREAM_PAGE)
                     .await?;
             let page = super::orders::page(items, STREAM_PAGE);
-            Ok(Some((Some(customer_id), page.to_string())))
+            Ok(Some((
+                Some(customer_id),
+                serde_json::to_string(&page).unwrap_or_default(),
+            )))
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

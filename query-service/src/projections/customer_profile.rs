@@ -158,7 +158,7 @@ pub async fn recompute_order_figures(
 }
 
 /// The profile as served.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Profile {
     /// The customer.
     pub customer_id: Uuid,
@@ -172,6 +172,7 @@ pub struct Profile {
     pub open_orders: i64,
     /// Sum of confirmed, shipped and delivered orders, per currency:
     /// `[{"currency": "EUR", "amount_cents": 12345}]`.
+    #[schema(value_type = Vec<Object>)]
     pub lifetime_value: sqlx::types::Json<serde_json::Value>,
     /// When their newest order was placed.
     pub last_order_at: Option<DateTime<Utc>>,

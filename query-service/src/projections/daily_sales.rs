@@ -114,7 +114,7 @@ pub async fn apply(tx: &mut PgConnection, events: &[Applicable]) -> anyhow::Resu
 }
 
 /// One day and currency of the report.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DaySales {
     /// The UTC day.
     pub date: NaiveDate,

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{ApplyError, Changed, Incoming, apply_events, checkpoint};
 
 /// One dead letter as the admin API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeadLetter {
     /// Its id in the dead-letter table.
     pub id: i64,
@@ -46,11 +46,14 @@ pub struct DeadLetter {
     pub key: Option<String>,
     /// The payload: JSON when it is JSON, otherwise the text (lossily decoded).
     #[sqlx(skip)]
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     #[serde(skip)]
+    #[schema(ignore)]
     #[sqlx(rename = "message_key")]
     raw_key: Option<Vec<u8>>,
     #[serde(skip)]
+    #[schema(ignore)]
     #[sqlx(rename = "payload")]
     raw_payload: Option<Vec<u8>>,
 }

@@ -19,7 +19,7 @@ use super::Applicable;
 use super::customer_profile::Customers;
 
 /// One line as shown on the order screen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemView {
     /// Stock keeping unit.
     pub sku: String,
@@ -34,7 +34,7 @@ pub struct ItemView {
 }
 
 /// The order detail document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderDetail {
     /// The order.
     pub order_id: Uuid,

@@ -49,7 +49,7 @@ impl FromStr for Cursor {
 }
 
 /// One order in a list.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct OrderSummary {
     /// The order.
     pub order_id: Uuid,
@@ -149,7 +149,7 @@ pub async fn search(
 }
 
 /// A confirmed order waiting to be shipped.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AwaitingShipment {
     /// The order.
     pub order_id: Uuid,
@@ -169,6 +169,7 @@ pub struct AwaitingShipment {
     /// ISO 4217 code.
     pub currency: String,
     /// Where to ship it.
+    #[schema(value_type = Option<shared_events::order::ShippingAddress>)]
     pub shipping_address: Option<sqlx::types::Json<serde_json::Value>>,
 }
 

@@ -1,0 +1,111 @@
+//! What both services' OpenAPI documents share: the problem schema, the error responses every
+//! operation can give, and the routes that serve the document (`/openapi.json`) and a
+//! human-readable page (`/docs`, Redoc loaded by the browser from its CDN).
+
+use axum::Router;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
+
+/// An RFC 9457 problem, as every error response carries it (`application/problem+json`).
+/// Problems of a kind may add members (e.g. `current_version`, `rule`).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemSchema {
+    /// Kind of problem: a relative URI such as `/problems/validation`, or `about:blank`.
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: Option<String>,
+    /// Field-level errors of a validation failure.
+    pub errors: Option<Vec<crate::problem::FieldError>>,
+}
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::problem::CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// Adds the error responses the HTTP edge can give to every operation that does not document
+/// them itself: 500 everywhere; 400, 413, 415 and 422 where there is a request body.
+pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
+    for item in doc.paths.paths.values_mut() {
+        let operations: [&mut Option<Operation>; 4] = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let has_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem_response(description));
+            };
+            add(
+                "500",
+                "Unexpected failure; the problem says nothing about the cause, the log has it under the request id.",
+            );
+            if has_body {
+                add("400", "The body is not valid JSON.");
+                add("413", "The body is larger than HTTP_BODY_LIMIT_BYTES.");
+                add("415", "The body is not sent as application/json.");
+                add("422", "Fields are invalid; `errors` names each one.");
+            }
+        }
+    }
+    doc
+}
+
+/// `GET /openapi.json` (the document) and `GET /docs` (a page rendering it).
+pub fn routes(doc: OpenApi, title: &'static str) -> Router {
+    let json = doc.to_json().unwrap_or_default();
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        json,
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route("/docs", get(move || async move { Html(docs_page(title)) }))
+}
+
+fn docs_page(title: &str) -> String {
+    format!(
+        "<!doctype html>
+<html lang=\"en\">
+<head>
+  <meta charset=\"utf-8\">
+  <title>{title}</title>
+  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">
+</head>
+<body>
+  <redoc spec-url=\"/openapi.json\"></redoc>
+  <script src=\"https://cdn.redoc.ly/redoc/v2.5.0/bundles/redoc.standalone.js\"></script>
+</body>
+</html>
+"
+    )
+}
