@@ -28,9 +28,8 @@ where
     Fut: Future<Output = Option<anyhow::Result<()>>>,
 {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
-    if command != "healthcheck" {
-        crate::telemetry::init(service, version);
-    }
+    // Flushes exported spans when main returns.
+    let _telemetry = (command != "healthcheck").then(|| crate::telemetry::init(service, version));
     let config = match load() {
         Ok(config) => config,
         Err(error) => {

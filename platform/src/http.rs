@@ -167,7 +167,9 @@ pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
             let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let request_id = header(REQUEST_ID.as_str());
             let trace_id = trace_id(header("traceparent")).unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id, trace_id)
+            let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id, trace_id);
+            crate::telemetry::continue_trace(&span, header("traceparent"));
+            span
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

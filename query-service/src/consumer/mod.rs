@@ -120,6 +120,10 @@ impl Projector {
                 messages = batch.len(),
                 first_offset = batch[0].offset
             );
+            platform::telemetry::link_traces(
+                &span,
+                batch.iter().filter_map(|m| m.traceparent.as_deref()),
+            );
             let Some(summary) = self.apply(&batch, &shutdown).instrument(span).await else {
                 break;
             };
