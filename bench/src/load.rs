@@ -142,15 +142,18 @@ pub async fn closed_loop(
     Ok(run)
 }
 
-/// Sends orders at `rate` per second for `duration`, each on its own task (at most 256 in
-/// flight); latency runs from the scheduled send time.
+/// Sends orders at `rate` per second for `duration`, each on its own task; latency runs from
+/// the scheduled send time. With `visible_at` (the query service), each accepted order is then
+/// read there with its consistency token (every `sample`-th order), and the time from the 201
+/// to the 200 is the order's visibility latency.
 pub async fn open_loop(
     target: &Target,
     customers: &[Uuid],
     rate: f64,
     duration: Duration,
-) -> anyhow::Result<Run> {
-    let http = client(256);
+    visible_at: Option<(&str, usize)>,
+) -> anyhow::Result<(Run, Histogram<u64>)> {
+    let http = client(512);
     let url = format!("{}/orders", target.command_url);
     let total = (rate * duration.as_secs_f64()) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate);
@@ -159,19 +162,41 @@ pub async fn open_loop(
     for i in 0..total {
         let scheduled = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled).await;
+        // Every `sample`-th order is also read back, so measuring visibility does not itself
+        // double the load.
+        let query = visible_at
+            .filter(|(_, sample)| i % sample == 0)
+            .map(|(url, _)| url.to_owned());
         let (http, url, body) = (
             http.clone(),
             url.clone(),
             order(customers[i % customers.len()]),
         );
         tasks.push(tokio::spawn(async move {
-            match http.post(&url).json(&body).send().await {
-                Ok(r) if r.status() == 201 => {
-                    let _ = r.bytes().await;
-                    Some(scheduled.elapsed().as_micros() as u64)
-                }
-                _ => None,
-            }
+            let response = http
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status() == 201)?;
+            let accepted = scheduled.elapsed().as_micros() as u64;
+            let Some(query) = query else {
+                let _ = response.bytes().await;
+                return Some((accepted, None));
+            };
+            let answered = Instant::now();
+            let token = response.headers().get("x-consistency-token")?.clone();
+            let order: serde_json::Value = response.json().await.ok()?;
+            let read = http
+                .get(format!("{query}/orders/{}", order["order_id"].as_str()?))
+                .header("x-consistency-token", token)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status() == 200)?;
+            let _ = read.bytes().await;
+            Some((accepted, Some(answered.elapsed().as_micros() as u64)))
         }));
     }
     let mut run = Run {
@@ -179,16 +204,20 @@ pub async fn open_loop(
         errors: 0,
         elapsed: Duration::ZERO,
     };
+    let mut visibility = histogram();
     for task in tasks {
         match task.await? {
-            Some(micros) => {
-                run.latency.record(micros).ok();
+            Some((accepted, visible)) => {
+                run.latency.record(accepted).ok();
+                if let Some(visible) = visible {
+                    visibility.record(visible).ok();
+                }
             }
             None => run.errors += 1,
         }
     }
     run.elapsed = start.elapsed();
-    Ok(run)
+    Ok((run, visibility))
 }
 
 /// Up to `count` order ids from the query service's back-office search.

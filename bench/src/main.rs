@@ -89,9 +89,9 @@ async fn main() -> anyhow::Result<()> {
             let customers = load::register_customers(&target, 2_000).await?;
             let lag_before = relay_lag(&target).await?;
             let watcher = topic::Watcher::start(&target.brokers, &target.topic)?;
-            let run = load::open_loop(&target, &customers, rate, duration).await?;
+            let (run, _) = load::open_loop(&target, &customers, rate, duration, None).await?;
             let lag = watcher
-                .finish(run.latency.len() as u64, Duration::from_secs(30))
+                .finish(run.latency.len(), Duration::from_secs(30))
                 .await?;
             let relay = scrape::since(&lag_before, &relay_lag(&target).await?);
             let bound = |q| {
@@ -110,6 +110,36 @@ async fn main() -> anyhow::Result<()> {
                 bound(0.5),
                 bound(0.99),
                 stats::row(&lag)
+            );
+        }
+        Some("visibility") => {
+            let rate: f64 = flag("--rate")
+                .map_or(Ok(500.0), |s| s.parse())
+                .context("--rate")?;
+            let query_url =
+                std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
+            let customers = load::register_customers(&target, 2_000).await?;
+            let sample: usize = flag("--sample")
+                .map_or(Ok(10), |s| s.parse())
+                .context("--sample")?;
+            let (run, visible) = load::open_loop(
+                &target,
+                &customers,
+                rate,
+                duration,
+                Some((&query_url, sample.max(1))),
+            )
+            .await?;
+            println!(
+                "| load | accepted | errors | command p50/p95/p99/max ms | 201 → visible p50/p95/p99/max ms |"
+            );
+            println!("|---|---:|---:|---|---|");
+            println!(
+                "| {rate:.0}/s open loop, {seconds} s | {} | {} | {} | {} |",
+                run.latency.len(),
+                run.errors,
+                stats::row(&run.latency),
+                stats::row(&visible)
             );
         }
         Some("queries") => {

@@ -17,30 +17,83 @@ use crate::projections::CHANNEL;
 /// Which views changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Views of these customers (and their orders) changed.
-    Customers(Arc<[Uuid]>),
+    /// A batch was applied.
+    Applied {
+        /// Customers whose views (their profile, their orders) changed.
+        customers: Arc<[Uuid]>,
+        /// Aggregates and the version they are at now.
+        versions: Arc<[(Uuid, i64)]>,
+    },
     /// Any view may have changed (too many to list, a rebuild, or notifications were missed).
     Any,
 }
 
+/// Notification payloads stay below PostgreSQL's 8000-byte limit; a bigger change is `*`.
+const MAX_PAYLOAD: usize = 7900;
+
 impl Change {
-    /// Parses a notification payload: comma-separated customer ids, or `*`.
-    pub fn parse(payload: &str) -> Change {
-        let ids: Option<Vec<Uuid>> = payload
-            .split(',')
-            .map(|id| Uuid::try_parse(id.trim()).ok())
+    /// The notification payload of `changed`: comma-separated items, `<customer id>` or
+    /// `<aggregate id>=<version>`; `*` when too long.
+    pub fn payload(changed: &crate::projections::Changed) -> String {
+        let items: Vec<String> = changed
+            .customers
+            .iter()
+            .map(Uuid::to_string)
+            .chain(
+                changed
+                    .versions
+                    .iter()
+                    .map(|(id, version)| format!("{id}={version}")),
+            )
             .collect();
-        match ids {
-            Some(ids) if !ids.is_empty() => Change::Customers(ids.into()),
-            _ => Change::Any,
+        let payload = items.join(",");
+        if payload.len() > MAX_PAYLOAD {
+            "*".to_owned()
+        } else {
+            payload
+        }
+    }
+
+    /// Parses a notification payload; anything it cannot read means "any view may have changed".
+    pub fn parse(payload: &str) -> Change {
+        let (mut customers, mut versions) = (Vec::new(), Vec::new());
+        for item in payload.split(',') {
+            match item.split_once('=') {
+                Some((id, version)) => match (Uuid::try_parse(id), version.parse()) {
+                    (Ok(id), Ok(version)) => versions.push((id, version)),
+                    _ => return Change::Any,
+                },
+                None => match Uuid::try_parse(item) {
+                    Ok(id) => customers.push(id),
+                    Err(_) => return Change::Any,
+                },
+            }
+        }
+        Change::Applied {
+            customers: customers.into(),
+            versions: versions.into(),
         }
     }
 
     /// True when views of `customer` may have changed.
     pub fn concerns(&self, customer: Uuid) -> bool {
         match self {
-            Change::Customers(ids) => ids.contains(&customer),
+            Change::Applied { customers, .. } => customers.contains(&customer),
             Change::Any => true,
+        }
+    }
+
+    /// Whether the views now include version `version` of `aggregate`: `Some(true)` when the
+    /// change says so, `Some(false)` when it does not concern the aggregate, `None` when only
+    /// the database can tell.
+    pub fn includes(&self, aggregate: Uuid, version: i64) -> Option<bool> {
+        match self {
+            Change::Applied { versions, .. } => Some(
+                versions
+                    .iter()
+                    .any(|(id, v)| *id == aggregate && *v >= version),
+            ),
+            Change::Any => None,
         }
     }
 }
@@ -107,12 +160,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn payloads_name_customers_or_anything() {
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let change = Change::parse(&format!("{a},{b}"));
-        assert!(change.concerns(a) && change.concerns(b) && !change.concerns(Uuid::now_v7()));
+    fn payloads_carry_customers_and_versions_or_say_anything() {
+        let (customer, order) = (Uuid::now_v7(), Uuid::now_v7());
+        let changed = crate::projections::Changed {
+            customers: [customer].into(),
+            versions: [(order, 3)].into(),
+        };
+        let change = Change::parse(&Change::payload(&changed));
+        assert!(change.concerns(customer) && !change.concerns(order));
+        assert_eq!(change.includes(order, 3), Some(true));
+        assert_eq!(change.includes(order, 4), Some(false));
+        assert_eq!(change.includes(customer, 1), Some(false));
         assert_eq!(Change::parse("*"), Change::Any);
-        assert_eq!(Change::parse(""), Change::Any);
         assert_eq!(Change::parse("garbage"), Change::Any);
+        assert_eq!(Change::Any.includes(order, 1), None);
+        let many = crate::projections::Changed {
+            customers: (0..300).map(|_| Uuid::now_v7()).collect(),
+            versions: Default::default(),
+        };
+        assert_eq!(Change::payload(&many), "*");
     }
 }

@@ -200,7 +200,7 @@ impl Relay {
             // interrupts it, and stops before the next.
             while !shutdown.is_cancelled()
                 && publish::batch(
-                    &self.pool,
+                    &mut lock,
                     &self.producer,
                     &self.topic,
                     self.settings.batch_size,

@@ -12,7 +12,7 @@ use anyhow::Context;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use shared_events::headers;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use crate::store::event_log::{self, PendingEvent};
 use platform::kafka::KafkaSettings;
@@ -31,16 +31,16 @@ pub fn producer(settings: &KafkaSettings, linger: Duration) -> anyhow::Result<Fu
 }
 
 /// Publishes up to `limit` pending events; returns how many were published (and removed from
-/// the outbox). An error means some could not be published; they stay pending.
+/// the outbox). An error means some could not be published; they stay pending. Runs on the
+/// leader's own connection, so it never waits for the request handlers' pool.
 pub async fn batch(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     producer: &FutureProducer,
     topic: &str,
     limit: i64,
 ) -> anyhow::Result<usize> {
     let started = std::time::Instant::now();
-    let mut conn = pool.acquire().await.context("connect to read the outbox")?;
-    let pending = event_log::pending(&mut conn, limit).await?;
+    let pending = event_log::pending(conn, limit).await?;
     let read = started.elapsed();
     if pending.is_empty() {
         return Ok(0);
@@ -92,7 +92,7 @@ pub async fn batch(
     }
 
     let acknowledged = started.elapsed();
-    event_log::mark_published(&mut conn, &published).await?;
+    event_log::mark_published(conn, &published).await?;
     metrics::counter!("relay_events_published_total").increment(published.len() as u64);
     let oldest = pending[0].envelope.occurred_at;
     tracing::debug!(

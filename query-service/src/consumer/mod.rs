@@ -65,6 +65,8 @@ pub fn subscribe(
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set("statistics.interval.ms", "250")
+        // librdkafka prefetches up to 64 MiB per consumer by default; a few batches are enough.
+        .set("queued.max.messages.kbytes", "8192")
         .create_with_context(ProjectorContext { progress })
         .context("create Kafka consumer")?;
     consumer

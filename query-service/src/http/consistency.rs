@@ -60,6 +60,10 @@ impl Wanted {
 
 impl AppState {
     /// Waits until the views include every wanted version, or answers 503.
+    ///
+    /// The database is asked once at the start, on every periodic re-check and when a
+    /// notification cannot say (`*`); otherwise the notifications' versions answer, so many
+    /// waiters do not turn every applied batch into many queries.
     pub async fn read_your_writes(&self, wanted: &Wanted) -> Result<(), Problem> {
         if wanted.0.is_empty() {
             return Ok(());
@@ -67,43 +71,42 @@ impl AppState {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.consistency_wait;
         let mut changes = self.changes.subscribe();
-        loop {
-            if self.has_applied(wanted).await? {
-                metrics::counter!("read_your_writes_waits_total", "outcome" => "caught_up")
-                    .increment(1);
-                metrics::histogram!("read_your_writes_wait_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                return Ok(());
-            }
+        let mut missing = self.not_yet_applied(&wanted.0).await?;
+        while !missing.is_empty() {
             tokio::select! {
-                () = tokio::time::sleep_until(deadline) => break,
-                _ = changes::next(&mut changes) => {}
-                () = tokio::time::sleep(RECHECK) => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    metrics::counter!("read_your_writes_waits_total", "outcome" => "timed_out").increment(1);
+                    return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-yet-consistent", "The views do not include your change yet")
+                        .with_detail(format!("Waited {} ms for the views to catch up; retry shortly.", self.consistency_wait.as_millis()))
+                        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
+                }
+                change = changes::next(&mut changes) => match change {
+                    Some(change) if missing.iter().all(|(id, v)| change.includes(*id, *v).is_some()) => {
+                        missing.retain(|(id, v)| change.includes(*id, *v) != Some(true));
+                    }
+                    _ => missing = self.not_yet_applied(&missing).await?,
+                },
+                () = tokio::time::sleep(RECHECK) => missing = self.not_yet_applied(&missing).await?,
             }
         }
-        metrics::counter!("read_your_writes_waits_total", "outcome" => "timed_out").increment(1);
-        Err(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-yet-consistent",
-            "The views do not include your change yet",
-        )
-        .with_detail(format!(
-            "Waited {} ms for the views to catch up; retry shortly.",
-            self.consistency_wait.as_millis()
-        ))
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")))
+        metrics::counter!("read_your_writes_waits_total", "outcome" => "caught_up").increment(1);
+        metrics::histogram!("read_your_writes_wait_seconds")
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
     }
 
-    async fn has_applied(&self, wanted: &Wanted) -> Result<bool, Problem> {
-        for (aggregate, version) in &wanted.0 {
+    /// The wanted versions the views do not include yet.
+    async fn not_yet_applied(&self, wanted: &[(Uuid, i64)]) -> Result<Vec<(Uuid, i64)>, Problem> {
+        let mut missing = Vec::new();
+        for (aggregate, version) in wanted {
             let applied = checkpoint::applied_version(&self.pool, *aggregate)
                 .await
                 .map_err(internal)?;
             if applied < *version {
-                return Ok(false);
+                missing.push((*aggregate, *version));
             }
         }
-        Ok(true)
+        Ok(missing)
     }
 }
 

@@ -243,7 +243,7 @@ pub async fn release_waiting(
                     resolve(tx, id, "retried", None).await?;
                     released.applied += 1;
                     released.versions.push((aggregate, applied + 1));
-                    released.changed.customers.extend(changed.customers);
+                    released.changed.extend(changed);
                 }
                 Err(error) => {
                     sqlx::query("UPDATE dead_letters SET status = 'parked', error = $2, attempts = attempts + 1 WHERE id = $1")

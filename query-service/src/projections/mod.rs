@@ -157,6 +157,19 @@ impl ApplyError {
 pub struct Changed {
     /// The customers (partition keys) of every applied event.
     pub customers: BTreeSet<Uuid>,
+    /// The version each changed aggregate is at now.
+    pub versions: BTreeMap<Uuid, i64>,
+}
+
+impl Changed {
+    /// Adds what `other` changed.
+    pub fn extend(&mut self, other: Changed) {
+        self.customers.extend(other.customers);
+        for (id, version) in other.versions {
+            let current = self.versions.entry(id).or_default();
+            *current = (*current).max(version);
+        }
+    }
 }
 
 /// Messages of a batch that were parked, with the reason.
@@ -257,6 +270,13 @@ async fn apply_batch_inner<'m>(
     summary.skipped += seen_only.len();
     let mut changed = apply_events(&mut tx, &applicable).await?;
     checkpoint::save_seen_versions(&mut tx, &seen_only).await?;
+    for envelope in &seen_only {
+        changed
+            .customers
+            .insert(envelope.partition_key.parse().unwrap_or_default());
+        let version = changed.versions.entry(envelope.aggregate_id).or_default();
+        *version = envelope.aggregate_version.max(*version);
+    }
     summary.applied = applicable.len();
 
     for (message, _, error, status) in &parked {
@@ -280,7 +300,7 @@ async fn apply_batch_inner<'m>(
         .collect();
     let released = dead_letters::release_waiting(&mut tx, &advanced).await?;
     summary.applied += released.applied;
-    changed.customers.extend(released.changed.customers);
+    changed.extend(released.changed);
 
     let last_event_at = applicable.iter().map(|(e, _)| e.occurred_at).max();
     checkpoint::save_offsets(&mut tx, topic, &next_offsets(batch), last_event_at).await?;
@@ -328,34 +348,29 @@ pub async fn apply_events(tx: &mut PgConnection, events: &[Applicable]) -> anyho
     customer_profile::recompute_order_figures(tx, &orders_changed_for).await?;
     daily_sales::apply(tx, events).await?;
     checkpoint::save_versions(tx, events).await?;
+    let mut versions = BTreeMap::new();
+    for (envelope, _) in events {
+        let version = versions.entry(envelope.aggregate_id).or_default();
+        *version = envelope.aggregate_version.max(*version);
+    }
     Ok(Changed {
         customers: events
             .iter()
             .map(|(_, event)| event.customer_id())
             .collect(),
+        versions,
     })
 }
 
 /// Tells every replica's waiters and live streams which customers' views changed. Inside the
 /// transaction, so it is delivered exactly when the change becomes visible.
 pub async fn notify(tx: &mut PgConnection, changed: &Changed) -> anyhow::Result<()> {
-    if changed.customers.is_empty() {
+    if changed.customers.is_empty() && changed.versions.is_empty() {
         return Ok(());
     }
-    // A notification payload holds at most 8000 bytes; beyond ~200 ids, say "anything".
-    let payload = if changed.customers.len() > 200 {
-        "*".to_owned()
-    } else {
-        changed
-            .customers
-            .iter()
-            .map(Uuid::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
-        .bind(payload)
+        .bind(crate::changes::Change::payload(changed))
         .execute(tx)
         .await
         .context("notify view changes")?;

@@ -139,7 +139,7 @@ async fn attempt(
         .map_err(RetryError::StillBroken)?;
     dead_letters::resolve(&mut tx, id, "retried", replacement.as_deref()).await?;
     let released = dead_letters::release_waiting(&mut tx, &[aggregate].into()).await?;
-    changed.customers.extend(released.changed.customers);
+    changed.extend(released.changed);
     notify(&mut tx, &changed).await?;
     tx.commit().await.context("commit retry")?;
     let versions = std::iter::once(envelope.aggregate_version)
