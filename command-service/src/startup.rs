@@ -87,8 +87,11 @@ impl Application {
             shutdown,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, "command service listening");
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let relay_task = relay.run(shutdown.clone());
         let notifier_task = relay::notify_commits(pool.clone(), committed, shutdown.clone());
         let outbox_task = relay::observe_outbox(pool.clone(), shutdown.clone());

@@ -5,6 +5,7 @@
 //! Routes and handlers live in the services; this module only wraps them.
 
 use std::any::Any;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,7 +16,10 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+use crate::auth::AuthSettings;
 
 use crate::problem::{self, FieldError, Problem};
 
@@ -39,9 +43,51 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
     if !is_json {
         return Err(not_json());
     }
+    if json_depth(body) > MAX_JSON_DEPTH {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "json-too-deep",
+            "The request body nests too deeply",
+        )
+        .with_detail(format!("JSON may nest at most {MAX_JSON_DEPTH} levels.")));
+    }
     axum::Json::<T>::from_bytes(body)
         .map(|axum::Json(value)| value)
         .map_err(json_problem)
+}
+
+/// The deepest nesting of arrays and objects a request body may have; no request type needs
+/// more than a few levels.
+const MAX_JSON_DEPTH: usize = 32;
+
+/// How deeply `body` nests arrays and objects (brackets inside strings do not count). Stops
+/// counting just past [`MAX_JSON_DEPTH`].
+fn json_depth(body: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > MAX_JSON_DEPTH {
+                    break;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn json_problem(rejection: JsonRejection) -> Problem {
@@ -99,13 +145,33 @@ fn field_of(path: &str, message: &str) -> String {
 pub struct EdgeSettings {
     /// Largest accepted request body (`HTTP_BODY_LIMIT_BYTES`, default 65536); 413 above.
     pub body_limit_bytes: usize,
+    /// Largest accepted request head: the target plus every header name and value
+    /// (`HTTP_HEADER_LIMIT_BYTES`, default 16384); 431 above.
+    pub header_limit_bytes: usize,
+    /// Longest a request may take until its response starts (`HTTP_REQUEST_TIMEOUT_MS`,
+    /// default 10000); 503 after it. Streams, once started, are not cut.
+    pub request_timeout: Duration,
     /// Origins allowed to call the API from a browser (`CORS_ALLOWED_ORIGINS`, comma-separated;
     /// empty, the default, turns CORS off).
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// Who may call, and how often (see [`crate::auth`]).
+    pub auth: AuthSettings,
 }
 
 impl EdgeSettings {
-    /// Reads `HTTP_BODY_LIMIT_BYTES` and `CORS_ALLOWED_ORIGINS`.
+    /// The defaults, with `auth`.
+    pub fn with_auth(auth: AuthSettings) -> Self {
+        EdgeSettings {
+            body_limit_bytes: 64 * 1024,
+            header_limit_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(10),
+            cors_allowed_origins: Vec::new(),
+            auth,
+        }
+    }
+
+    /// Reads `HTTP_BODY_LIMIT_BYTES`, `HTTP_HEADER_LIMIT_BYTES`, `HTTP_REQUEST_TIMEOUT_MS`,
+    /// `CORS_ALLOWED_ORIGINS` and the authentication settings ([`AuthSettings::from_env`]).
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
         let origins: String = crate::config::var("CORS_ALLOWED_ORIGINS", String::new())?;
         let cors_allowed_origins = origins
@@ -119,19 +185,23 @@ impl EdgeSettings {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let defaults = EdgeSettings::with_auth(AuthSettings::from_env()?);
         Ok(EdgeSettings {
-            body_limit_bytes: crate::config::var("HTTP_BODY_LIMIT_BYTES", 64 * 1024)?,
+            body_limit_bytes: crate::config::var(
+                "HTTP_BODY_LIMIT_BYTES",
+                defaults.body_limit_bytes,
+            )?,
+            header_limit_bytes: crate::config::var(
+                "HTTP_HEADER_LIMIT_BYTES",
+                defaults.header_limit_bytes,
+            )?,
+            request_timeout: Duration::from_millis(crate::config::var(
+                "HTTP_REQUEST_TIMEOUT_MS",
+                10_000,
+            )?),
             cors_allowed_origins,
+            ..defaults
         })
-    }
-}
-
-impl Default for EdgeSettings {
-    fn default() -> Self {
-        EdgeSettings {
-            body_limit_bytes: 64 * 1024,
-            cors_allowed_origins: Vec::new(),
-        }
     }
 }
 
@@ -139,6 +209,11 @@ impl Default for EdgeSettings {
 /// problem for unknown paths, request ids, per-request spans, a body limit and panic recovery.
 pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
     crate::metrics::handle();
+    let gate = crate::auth::Gate::new(settings.auth.clone());
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        gate,
+        crate::auth::authenticate,
+    ));
     let router = if settings.cors_allowed_origins.is_empty() {
         router
     } else {
@@ -161,7 +236,9 @@ pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND).with_detail("No such resource.") })
         .layer(axum::middleware::map_response(problem_for_every_error))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
         .layer(CatchPanicLayer::custom(panic_problem))
+        .layer(axum::middleware::from_fn_with_state(settings.header_limit_bytes, limit_head))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -172,6 +249,32 @@ pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
             span
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Refuses requests whose target and headers together exceed `limit` bytes with 431.
+async fn limit_head(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let size = request.uri().to_string().len()
+        + request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    if size > limit {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "The request's headers are too large",
+        )
+        .with_detail(format!(
+            "The target and headers may take at most {limit} bytes."
+        ))
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed.
@@ -262,7 +365,15 @@ pub fn readiness(checks: &[(&str, bool)]) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{field_of, trace_id};
+    use super::{MAX_JSON_DEPTH, field_of, json_depth, trace_id};
+
+    #[test]
+    fn measures_json_nesting_outside_strings() {
+        assert_eq!(json_depth(br#"{"a":[1,{"b":"[[[{"}]}"#), 3);
+        assert_eq!(json_depth(br#"{"a":"\"[["}"#), 1);
+        let deep = "[".repeat(10_000);
+        assert_eq!(json_depth(deep.as_bytes()), MAX_JSON_DEPTH + 1);
+    }
 
     #[test]
     fn reads_the_trace_id_of_valid_traceparents_only() {

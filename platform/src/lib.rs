@@ -4,6 +4,7 @@
 //!
 //! Nothing here knows about orders or customers; the domain lives in the services.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

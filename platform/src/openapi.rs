@@ -6,7 +6,11 @@ use axum::Router;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
+
+/// The name of the bearer JWT security scheme.
+const BEARER: &str = "bearer";
 
 /// An RFC 9457 problem, as every error response carries it (`application/problem+json`).
 /// Problems of a kind may add members (e.g. `current_version`, `rule`).
@@ -40,8 +44,20 @@ fn problem_response(description: &str) -> RefOr<Response> {
 }
 
 /// Adds the error responses the HTTP edge can give to every operation that does not document
-/// them itself: 500 everywhere; 400, 413, 415 and 422 where there is a request body.
+/// them itself: 401, 403, 429, 431, 500 and 503 everywhere; 400, 413, 415 and 422 where there
+/// is a request body. Declares the bearer JWT every documented operation needs.
 pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
+    doc.components.get_or_insert_with(Default::default).add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("A JWT whose `scope` includes `admin`, or `customer` with the customer id as `sub` (see the README's Security section)."))
+                .build(),
+        ),
+    );
+    doc.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
     for item in doc.paths.paths.values_mut() {
         let operations: [&mut Option<Operation>; 4] = [
             &mut item.get,
@@ -57,6 +73,23 @@ pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
                     .entry(status.to_owned())
                     .or_insert_with(|| problem_response(description));
             };
+            add("401", "No valid bearer token (see `WWW-Authenticate`).");
+            add(
+                "403",
+                "The token's scope does not allow this (back-office routes need `admin`).",
+            );
+            add(
+                "429",
+                "This client is over its rate limit; retry after `Retry-After` seconds.",
+            );
+            add(
+                "431",
+                "The request's headers are larger than HTTP_HEADER_LIMIT_BYTES.",
+            );
+            add(
+                "503",
+                "The request took longer than HTTP_REQUEST_TIMEOUT_MS, or a dependency is unavailable.",
+            );
             add(
                 "500",
                 "Unexpected failure; the problem says nothing about the cause, the log has it under the request id.",

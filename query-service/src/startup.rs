@@ -128,8 +128,11 @@ impl Application {
             shutdown,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, "query service listening");
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
         let listening = changes.listen(projector.pool.clone(), shutdown.clone());
         let projecting = projector.run(consumer, shutdown.clone());
         let tasks: Vec<Task> = vec![

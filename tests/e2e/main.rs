@@ -4,6 +4,7 @@
 // A failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod bad_input;
 mod concurrency;
 mod contracts;

@@ -1,5 +1,6 @@
 //! Customer commands: register a new customer, or change one under its row lock.
 
+use platform::auth::Caller;
 use shared_events::{AggregateType, DomainEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -15,7 +16,17 @@ pub async fn register(
     command: &RegisterCustomer,
     ctx: &CommandContext,
 ) -> Result<Accepted, CommandError> {
-    let id = CustomerId(Uuid::now_v7());
+    // A customer registers themselves, under the id their token names; the back office
+    // registers customers under new ids.
+    let id = match ctx.caller {
+        Caller::Customer(id) => {
+            if store::customers::exists(tx, CustomerId(id)).await? {
+                return Err(CommandError::AlreadyRegistered);
+            }
+            CustomerId(id)
+        }
+        Caller::Admin => CustomerId(Uuid::now_v7()),
+    };
     let events = Customer::register(id, command);
     let customer = Customer::apply_all(None, &events)
         .ok_or_else(|| anyhow::anyhow!("registering {id} produced no customer"))?;
@@ -32,13 +43,13 @@ pub async fn change(
     ctx: &CommandContext,
     decide: impl FnOnce(&Customer) -> Vec<DomainEvent>,
 ) -> Result<Accepted, CommandError> {
-    let customer =
-        store::customers::load_for_update(tx, id)
-            .await?
-            .ok_or(CommandError::NotFound {
-                aggregate: AggregateType::Customer,
-                id: id.0,
-            })?;
+    let customer = store::customers::load_for_update(tx, id)
+        .await?
+        .filter(|_| ctx.caller.acts_for(id.0))
+        .ok_or(CommandError::NotFound {
+            aggregate: AggregateType::Customer,
+            id: id.0,
+        })?;
     check_expected(expected, customer.version)?;
     let ctx = &ctx.after_lock();
     let events = decide(&customer);

@@ -13,6 +13,7 @@ mod orders;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use platform::auth::Caller;
 use shared_events::{AggregateType, DomainEvent, EventEnvelope};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -35,6 +36,8 @@ pub struct CommandContext {
     pub traceparent: Option<String>,
     /// When the command is accepted; every event and timestamp of the command carries it.
     pub now: DateTime<Utc>,
+    /// Who sent it: a customer may act only on their own customer and orders.
+    pub caller: Caller,
 }
 
 impl CommandContext {
@@ -72,6 +75,18 @@ pub enum Command {
     DeliverOrder(OrderId),
     /// `POST /orders/{id}/cancel`.
     CancelOrder(OrderId, Text),
+}
+
+impl Command {
+    /// What the command does, when only the back office may do it: shipping and delivery are
+    /// the warehouse's and the carrier's to report, not the customer's.
+    fn admin_only(&self) -> Option<&'static str> {
+        match self {
+            Command::ShipOrder(..) => Some("ship an order"),
+            Command::DeliverOrder(_) => Some("mark an order delivered"),
+            _ => None,
+        }
+    }
 }
 
 /// A command with its preconditions and request facts.
@@ -143,9 +158,15 @@ pub enum CommandError {
         /// Its version then.
         version: i64,
     },
-    /// The order names a customer that is not registered.
+    /// The order names a customer that is not registered (or one the caller may not act for).
     #[error("no customer with id {0}")]
     UnknownCustomer(Uuid),
+    /// The customer the caller's token names is registered already.
+    #[error("the customer the token names is registered already")]
+    AlreadyRegistered,
+    /// The command is for the back office; the caller is a customer.
+    #[error("only an administrator may {0}")]
+    AdminOnly(&'static str),
     /// Another customer has this email address.
     #[error("the email address is taken by another customer")]
     EmailTaken,
@@ -167,6 +188,8 @@ impl From<sqlx::Error> for CommandError {
     fn from(error: sqlx::Error) -> Self {
         if store::violates(&error, store::customers::EMAIL_UNIQUE) {
             CommandError::EmailTaken
+        } else if store::violates(&error, store::customers::PRIMARY_KEY) {
+            CommandError::AlreadyRegistered
         } else if store::violates(&error, store::event_log::ONE_EVENT_PER_VERSION) {
             CommandError::ConcurrentModification
         } else {
@@ -201,6 +224,13 @@ impl Commands {
         request: CommandRequest,
         render: impl FnOnce(&Accepted) -> Recorded,
     ) -> Result<Outcome, CommandError> {
+        if let Some(action) = request.command.admin_only() {
+            request
+                .ctx
+                .caller
+                .require_admin()
+                .map_err(|_| CommandError::AdminOnly(action))?;
+        }
         let mut tx = self.pool.begin().await?;
         if let Some(idempotency) = &request.idempotency {
             if !store::idempotency::try_lock(&mut tx, &idempotency.key).await? {

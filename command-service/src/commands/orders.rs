@@ -15,7 +15,9 @@ pub async fn place(
     command: &PlaceOrder,
     ctx: &CommandContext,
 ) -> Result<Accepted, CommandError> {
-    if !store::customers::exists(tx, command.customer_id).await? {
+    if !ctx.caller.acts_for(command.customer_id.0)
+        || !store::customers::exists(tx, command.customer_id).await?
+    {
         return Err(CommandError::UnknownCustomer(command.customer_id.0));
     }
     let id = OrderId(Uuid::now_v7());
@@ -36,6 +38,8 @@ pub async fn change(
 ) -> Result<Accepted, CommandError> {
     let order = store::orders::load_for_update(tx, id)
         .await?
+        // Another customer's order is answered as if it did not exist.
+        .filter(|order| ctx.caller.acts_for(order.customer_id.0))
         .ok_or(CommandError::NotFound {
             aggregate: AggregateType::Order,
             id: id.0,

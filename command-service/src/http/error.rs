@@ -49,6 +49,16 @@ impl From<CommandError> for Problem {
                 "customer_id",
                 "no customer with this id is registered",
             )]),
+            CommandError::AlreadyRegistered => Problem::new(
+                StatusCode::CONFLICT,
+                "already-registered",
+                "This customer is registered already",
+            ),
+            CommandError::AdminOnly(_) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "This command is for administrators",
+            ),
             CommandError::EmailTaken => Problem::new(
                 StatusCode::CONFLICT,
                 "email-taken",

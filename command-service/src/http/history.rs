@@ -3,9 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use platform::auth::Caller;
 use platform::problem::Problem;
 use serde::Deserialize;
 use shared_events::AggregateType;
+use uuid::Uuid;
 
 use super::{AppState, path_id};
 use crate::commands::CommandError;
@@ -36,25 +38,29 @@ pub struct History {
 /// The order's events, oldest first.
 #[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", summary = "The order's events (audit trail), oldest first", params(("id" = String, Path, description = "Order id (UUID)"), Page), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn order_events(
+    caller: Caller,
     state: State<AppState>,
     Path(id): Path<String>,
     page: Query<Page>,
 ) -> Result<Response, Problem> {
-    history(state, AggregateType::Order, &id, page).await
+    history(caller, state, AggregateType::Order, &id, page).await
 }
 
 /// The customer's events, oldest first.
 #[utoipa::path(get, path = "/customers/{id}/events", tag = "customers", summary = "The customer's events (audit trail), oldest first", params(("id" = String, Path, description = "Customer id (UUID)"), Page), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn customer_events(
+    caller: Caller,
     state: State<AppState>,
     Path(id): Path<String>,
     page: Query<Page>,
 ) -> Result<Response, Problem> {
-    history(state, AggregateType::Customer, &id, page).await
+    history(caller, state, AggregateType::Customer, &id, page).await
 }
 
-/// `{"events": [envelope…], "next_after_version": n | null}`; 404 for an unknown aggregate.
+/// `{"events": [envelope…], "next_after_version": n | null}`; 404 for an unknown aggregate,
+/// and for one of another customer (every event of an aggregate is keyed by its customer).
 async fn history(
+    caller: Caller,
     State(state): State<AppState>,
     aggregate: AggregateType,
     id: &str,
@@ -64,7 +70,10 @@ async fn history(
     let limit = page.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
     let after = page.after_version.max(0);
     let events = state.commands.history(aggregate, id, after, limit).await?;
-    if events.is_empty() && after == 0 {
+    let foreign = events.first().is_some_and(|event| {
+        Uuid::try_parse(&event.partition_key).map_or(true, |customer| !caller.acts_for(customer))
+    });
+    if foreign || (events.is_empty() && after == 0) {
         return Err(CommandError::NotFound { aggregate, id }.into());
     }
     let next = (events.len() as i64 == limit)

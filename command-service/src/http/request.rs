@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{SubsecRound, Utc};
+use platform::auth::Caller;
 use platform::http::{REQUEST_ID, trace_id};
 use platform::problem::Problem;
 use serde::de::DeserializeOwned;
@@ -65,6 +66,12 @@ impl<S: Send + Sync> FromRequest<S> for CommandInput {
             req.uri().path(),
             if_match.unwrap_or_default()
         );
+        // The edge authenticated the caller (or, with authentication off, made everyone admin).
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .copied()
+            .ok_or_else(|| Problem::internal().into_response())?;
         // The edge sets a request id when the caller did not send one.
         let request_id = header(REQUEST_ID.as_str()).unwrap_or_default().to_owned();
         let traceparent = header(TRACEPARENT)
@@ -79,6 +86,7 @@ impl<S: Send + Sync> FromRequest<S> for CommandInput {
             traceparent,
             // PostgreSQL keeps microseconds; events and stored state must carry the same instant.
             now: Utc::now().trunc_subsecs(6),
+            caller,
         };
         let body = Bytes::from_request(req, state)
             .await
@@ -101,7 +109,13 @@ impl CommandInput {
     }
 
     fn into_request(self, command: Command) -> CommandRequest {
+        let caller = self.ctx.caller;
         let idempotency = self.idempotency_key.map(|key| {
+            // Keys are the caller's own: another customer's identical key is another key.
+            let key = match caller {
+                Caller::Admin => key,
+                Caller::Customer(id) => format!("{id}/{key}"),
+            };
             let mut fingerprint = self.fingerprint_head.into_bytes();
             fingerprint.extend_from_slice(&self.body);
             IdempotencyKey { key, fingerprint }

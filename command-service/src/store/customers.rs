@@ -9,6 +9,8 @@ use crate::domain::values::CustomerId;
 
 /// The unique index that keeps email addresses unique (case-insensitively).
 pub const EMAIL_UNIQUE: &str = "customers_email_unique";
+/// The primary key: one customer per id (a customer registering twice under their token's id).
+pub const PRIMARY_KEY: &str = "customers_pkey";
 
 /// Inserts a newly registered customer. Fails with a violation of [`EMAIL_UNIQUE`] when the
 /// address is taken.

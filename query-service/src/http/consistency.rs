@@ -9,13 +9,14 @@
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use platform::auth::Caller;
 use platform::problem::{FieldError, Problem};
 use shared_events::ConsistencyToken;
 use uuid::Uuid;
 
 use super::AppState;
 use crate::changes;
-use crate::projections::checkpoint;
+use crate::projections::{checkpoint, order_detail};
 
 /// The header a command response's token is sent back in.
 pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
@@ -59,15 +60,37 @@ impl Wanted {
 }
 
 impl AppState {
-    /// Waits until the views include every wanted version, or answers 503.
+    /// Waits until the views include every wanted version, or answers 503. A customer may
+    /// wait only for their own customer and orders: once the wanted versions are in, any other
+    /// aggregate is answered with 404, as if it did not exist.
     ///
     /// The database is asked once at the start, on every periodic re-check and when a
     /// notification cannot say (`*`); otherwise the notifications' versions answer, so many
     /// waiters do not turn every applied batch into many queries.
-    pub async fn read_your_writes(&self, wanted: &Wanted) -> Result<(), Problem> {
+    pub async fn read_your_writes(&self, caller: Caller, wanted: &Wanted) -> Result<(), Problem> {
         if wanted.0.is_empty() {
             return Ok(());
         }
+        self.wait_for(wanted).await?;
+        if let Caller::Customer(me) = caller {
+            for (aggregate, _) in &wanted.0 {
+                let mine = *aggregate == me
+                    || order_detail::find(&self.pool, *aggregate)
+                        .await
+                        .map_err(internal)?
+                        .is_some_and(|(customer, _)| customer == me);
+                if !mine {
+                    return Err(
+                        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
+                            .with_detail("The consistency token names nothing of yours."),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_for(&self, wanted: &Wanted) -> Result<(), Problem> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.consistency_wait;
         let mut changes = self.changes.subscribe();

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use platform::auth::Caller;
 use platform::problem::Problem;
 use uuid::Uuid;
 
@@ -22,9 +23,19 @@ fn not_found(id: &str) -> Problem {
     ))
 }
 
+/// The customer `id` names, if the caller may see them; otherwise a 404 that does not say
+/// whether they exist.
+fn own_customer(caller: Caller, id: &str) -> Result<Uuid, Problem> {
+    Uuid::try_parse(id)
+        .ok()
+        .filter(|customer| caller.acts_for(*customer))
+        .ok_or_else(|| not_found(id))
+}
+
 /// The customer profile, after waiting for `X-Consistency-Token` / `?min_version=`.
 #[utoipa::path(get, path = "/customers/{id}", tag = "customers", summary = "Customer profile", params(("id" = String, Path, description = "Customer id"), ("min_version" = Option<i64>, Query, description = "Wait until the customer is at least at this version"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The profile", body = crate::projections::customer_profile::Profile, headers(("ETag" = String))), (status = 404, description = "Unknown customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn profile(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -33,9 +44,12 @@ pub async fn profile(
     let mut params = Params::default();
     let min_version = params.version("min_version", query.get("min_version").map(String::as_str));
     params.finish()?;
-    let customer_id = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let customer_id = own_customer(caller, &id)?;
     state
-        .read_your_writes(&Wanted::from_headers(&headers)?.and(customer_id, min_version))
+        .read_your_writes(
+            caller,
+            &Wanted::from_headers(&headers)?.and(customer_id, min_version),
+        )
         .await?;
     let profile = customer_profile::find(&state.pool, customer_id)
         .await
@@ -47,6 +61,7 @@ pub async fn profile(
 /// `GET /customers/{id}/orders?status=&limit=&cursor=`. An unknown customer has no orders.
 #[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", summary = "A customer's orders, newest first", params(("id" = String, Path, description = "Customer id"), ("status" = Option<String>, Query, description = "pending, confirmed, shipped, delivered or cancelled"), ("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of orders", body = super::orders::OrderPage, headers(("ETag" = String))), (status = 404, description = "Not a customer id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn orders(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -58,9 +73,9 @@ pub async fn orders(
     let limit = params.limit(get("limit"));
     let cursor = params.cursor(get("cursor"));
     params.finish()?;
-    let customer_id = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let customer_id = own_customer(caller, &id)?;
     state
-        .read_your_writes(&Wanted::from_headers(&headers)?)
+        .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
     let items =
         order_lists::customer_orders(&state.pool, customer_id, status.as_deref(), cursor, limit)

@@ -63,7 +63,6 @@ impl std::fmt::Debug for AppState {
 /// All routes, wrapped in the shared HTTP edge.
 pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
     let routes = Router::new()
-        .route("/orders", get(orders::search))
         .route("/orders/{id}", get(orders::detail))
         .route("/orders/{id}/stream", get(streams::order))
         .route("/customers/{id}", get(customers::profile))
@@ -72,6 +71,22 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
             "/customers/{id}/orders/stream",
             get(streams::customer_orders),
         )
+        .merge(back_office())
+        .route("/healthz", get(platform::http::healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+        .merge(platform::openapi::routes(
+            openapi(),
+            "Order platform: query service",
+        ));
+    platform::http::edge(routes, edge)
+}
+
+/// The back office's routes: order search, dashboards, reports and `/admin/*`, for callers
+/// whose token has the `admin` scope (403 for customers).
+fn back_office() -> Router<AppState> {
+    Router::new()
+        .route("/orders", get(orders::search))
         .route("/dashboards/shipping", get(reports::shipping))
         .route("/reports/daily-sales", get(reports::daily_sales))
         .route("/admin/dead-letters", get(admin::list_dead_letters))
@@ -85,14 +100,7 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
         )
         .route("/admin/projections", get(admin::projections))
         .route("/admin/projections/rebuild", post(admin::rebuild))
-        .route("/healthz", get(platform::http::healthz))
-        .route("/readyz", get(readyz))
-        .with_state(state)
-        .merge(platform::openapi::routes(
-            openapi(),
-            "Order platform: query service",
-        ));
-    platform::http::edge(routes, edge)
+        .route_layer(axum::middleware::from_fn(platform::auth::admin_only))
 }
 
 /// The query API's OpenAPI 3.1 document, generated from the handlers and view types.

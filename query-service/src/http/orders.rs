@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use platform::auth::Caller;
 use platform::problem::Problem;
 use uuid::Uuid;
 
@@ -25,6 +26,7 @@ pub fn not_found(id: &str) -> Problem {
 /// The order detail document, after waiting for `X-Consistency-Token` / `?min_version=`.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", summary = "Order detail", params(("id" = String, Path, description = "Order id"), ("min_version" = Option<i64>, Query, description = "Wait until the view has at least this version"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The order", body = crate::projections::order_detail::OrderDetail, headers(("ETag" = String, description = "Changes whenever the document does"))), (status = 404, description = "Unknown order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn detail(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -35,11 +37,15 @@ pub async fn detail(
     params.finish()?;
     let order_id = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
     state
-        .read_your_writes(&Wanted::from_headers(&headers)?.and(order_id, min_version))
+        .read_your_writes(
+            caller,
+            &Wanted::from_headers(&headers)?.and(order_id, min_version),
+        )
         .await?;
-    let body = order_detail::find(&state.pool, order_id)
+    let (_, body) = order_detail::find(&state.pool, order_id)
         .await
         .map_err(internal)?
+        .filter(|(customer, _)| caller.acts_for(*customer))
         .ok_or_else(|| not_found(&id))?;
     Ok(json_view(&headers, body.into_bytes()))
 }
@@ -64,6 +70,7 @@ pub fn page(items: Vec<OrderSummary>, limit: i64) -> OrderPage {
 /// `GET /orders?status=&customer_id=&placed_after=&placed_before=&limit=&cursor=`.
 #[utoipa::path(get, path = "/orders", tag = "orders", summary = "Back-office order search, newest first", params(("status" = Option<String>, Query, description = "pending, confirmed, shipped, delivered or cancelled"), ("customer_id" = Option<String>, Query, description = "Only this customer's orders"), ("placed_after" = Option<String>, Query, description = "RFC 3339, inclusive"), ("placed_before" = Option<String>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of orders", body = OrderPage, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn search(
+    caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -85,7 +92,7 @@ pub async fn search(
     }
     params.finish()?;
     state
-        .read_your_writes(&Wanted::from_headers(&headers)?)
+        .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
     let items = order_lists::search(&state.pool, &search, cursor, limit)
         .await

@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{Days, Utc};
+use platform::auth::Caller;
 use platform::problem::Problem;
 
 use super::AppState;
@@ -41,6 +42,7 @@ const MAX_REPORT_DAYS: u64 = 366;
 /// Confirmed orders awaiting shipment, oldest first, with their age: `?limit=&cursor=`.
 #[utoipa::path(get, path = "/dashboards/shipping", tag = "back office", summary = "Confirmed orders awaiting shipment, longest waiting first", params(("limit" = Option<i64>, Query, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of the dashboard", body = ShippingPage, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn shipping(
+    caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -51,7 +53,7 @@ pub async fn shipping(
     let cursor = params.cursor(get("cursor"));
     params.finish()?;
     state
-        .read_your_writes(&Wanted::from_headers(&headers)?)
+        .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
     let items = order_lists::awaiting_shipment(&state.pool, cursor, limit, Utc::now())
         .await
@@ -80,6 +82,7 @@ pub async fn shipping(
 /// last 30 days; at most 366 days).
 #[utoipa::path(get, path = "/reports/daily-sales", tag = "back office", summary = "Sales per UTC day and currency", params(("from" = Option<String>, Query, description = "YYYY-MM-DD, inclusive; default 29 days before to"), ("to" = Option<String>, Query, description = "YYYY-MM-DD, inclusive; default today; at most 366 days after from"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write."), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The report", body = SalesReport, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn daily_sales(
+    caller: Caller,
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -98,7 +101,7 @@ pub async fn daily_sales(
     }
     params.finish()?;
     state
-        .read_your_writes(&Wanted::from_headers(&headers)?)
+        .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
     let days = daily_sales::report(&state.pool, from, to)
         .await

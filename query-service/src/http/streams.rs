@@ -9,6 +9,7 @@ use std::future::Future;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
+use platform::auth::Caller;
 use platform::problem::Problem;
 use uuid::Uuid;
 
@@ -22,21 +23,17 @@ const STREAM_PAGE: i64 = 20;
 /// The order detail document, now and after every change.
 #[utoipa::path(get, path = "/orders/{id}/stream", tag = "orders", summary = "Live order detail (Server-Sent Events)", params(("id" = String, Path, description = "Order id")), responses((status = 200, description = "`event: order`, `data:` the order detail document, at once and after every change", content_type = "text/event-stream", body = String), (status = 404, description = "Not an order id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn order(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     let order_id = Uuid::try_parse(&id).map_err(|_| super::orders::not_found(&id))?;
     let stream = live(state, "order", None, move |state: AppState| async move {
-        let body = order_detail::find(&state.pool, order_id).await?;
-        let customer = body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
-            .and_then(|doc| {
-                doc["customer_id"]
-                    .as_str()
-                    .and_then(|c| Uuid::try_parse(c).ok())
-            });
-        Ok(body.map(|body| (customer, body)))
+        // Another customer's order streams nothing, exactly like an order that does not exist.
+        let view = order_detail::find(&state.pool, order_id)
+            .await?
+            .filter(|(customer, _)| caller.acts_for(*customer));
+        Ok(view.map(|(customer, body)| (Some(customer), body)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
@@ -44,17 +41,21 @@ pub async fn order(
 /// The customer's newest orders, now and after every change to any of their orders.
 #[utoipa::path(get, path = "/customers/{id}/orders/stream", tag = "customers", summary = "Live list of a customer's newest orders (Server-Sent Events)", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "`event: orders`, `data:` a page of their 20 newest orders, at once and after every change", content_type = "text/event-stream", body = String), (status = 404, description = "Not a customer id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn customer_orders(
+    caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
-    let customer_id = Uuid::try_parse(&id).map_err(|_| {
-        Problem::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "not-found",
-            "Customer not found",
-        )
-        .with_detail(format!("{id:?} is not a customer id"))
-    })?;
+    let customer_id = Uuid::try_parse(&id)
+        .ok()
+        .filter(|id| caller.acts_for(*id))
+        .ok_or_else(|| {
+            Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not-found",
+                "Customer not found",
+            )
+            .with_detail(format!("{id:?} is not a customer id"))
+        })?;
     let stream = live(
         state,
         "orders",

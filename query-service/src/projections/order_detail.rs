@@ -312,9 +312,12 @@ struct Rows {
     body: Vec<String>,
 }
 
-/// The stored document of `order_id` as JSON text.
-pub async fn find(pool: &sqlx::PgPool, order_id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT body::text FROM order_detail WHERE order_id = $1")
+/// The customer and the stored document (JSON text) of `order_id`.
+pub async fn find(
+    pool: &sqlx::PgPool,
+    order_id: Uuid,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT customer_id, body::text FROM order_detail WHERE order_id = $1")
         .bind(order_id)
         .fetch_optional(pool)
         .await
