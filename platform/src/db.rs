@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, ConfigError, DatabaseUrl};
@@ -136,10 +136,7 @@ async fn create_database_if_missing(settings: &DbSettings) -> anyhow::Result<()>
     if !exists {
         // Identifiers cannot be bound as parameters; quoting doubles any embedded quote.
         let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-        match sqlx::query(AssertSqlSafe(statement))
-            .execute(&mut admin)
-            .await
-        {
+        match sqlx::query(&statement).execute(&mut admin).await {
             Ok(_) => tracing::info!(database = name, "created database"),
             // Another replica created it at the same moment.
             Err(sqlx::Error::Database(e))

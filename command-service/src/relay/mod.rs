@@ -234,8 +234,7 @@ impl Relay {
         // The lock lives as long as this session. If the leader's host vanishes without closing
         // its socket, PostgreSQL would hold the lock until the OS keepalive gives up (hours by
         // default); probing the idle connection every few seconds frees it within ~20 s.
-        sqlx::raw_sql("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
-            .execute(&mut conn)
+        sqlx::Executor::execute(&mut conn, "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
             .await
             .context("set keepalives on the leader connection")?;
         let mut announced = false;

@@ -72,8 +72,7 @@ impl Rebuild {
         )
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::raw_sql(
-            "DROP SCHEMA IF EXISTS views_rebuild CASCADE;
+        sqlx::Executor::execute(&mut *tx, "DROP SCHEMA IF EXISTS views_rebuild CASCADE;
              CREATE SCHEMA views_rebuild;
              DO $$
              DECLARE t text;
@@ -81,9 +80,7 @@ impl Rebuild {
                  FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'views' LOOP
                      EXECUTE format('CREATE TABLE views_rebuild.%I (LIKE views.%I INCLUDING ALL)', t, t);
                  END LOOP;
-             END $$;",
-        )
-        .execute(&mut *tx)
+             END $$;")
         .await
         .context("create the rebuild schema")?;
         tx.commit().await?;
@@ -218,9 +215,11 @@ impl Rebuild {
     async fn swap(&self, id: i64, topic: &str) -> anyhow::Result<Swap> {
         let mut tx = self.pool.begin().await?;
         // The swap may wait for long batches; the statement timeout is for requests.
-        sqlx::raw_sql("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::Executor::execute(
+            &mut *tx,
+            "SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '30s'",
+        )
+        .await?;
         // Waits for live batches in flight on every replica and holds off new ones.
         checkpoint::exclusive_apply_lock(&mut tx).await?;
         let still_running = sqlx::query("UPDATE projection_rebuilds SET status = 'swapped', finished_at = now(), heartbeat_at = now() WHERE id = $1 AND status = 'running'")
@@ -236,12 +235,12 @@ impl Rebuild {
         if !caught_up(&rebuilt, &live) {
             return Ok(Swap::Behind);
         }
-        sqlx::raw_sql(
+        sqlx::Executor::execute(
+            &mut *tx,
             "ALTER SCHEMA views RENAME TO views_retired;
              ALTER SCHEMA views_rebuild RENAME TO views;
              DROP SCHEMA views_retired CASCADE;",
         )
-        .execute(&mut *tx)
         .await
         .context("swap the schemas")?;
         projections::notify_all(&mut tx).await?;
