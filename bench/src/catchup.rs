@@ -123,8 +123,8 @@ pub async fn enqueue(target: &Target, events: usize) -> anyhow::Result<()> {
 }
 
 /// Polls the query service's projection status until it has applied `events` and has no lag;
-/// prints the time from now (the service was just started) and the apply rate.
-pub async fn caught_up(query_url: &str, events: usize) -> anyhow::Result<()> {
+/// the clock starts now (the service was just started).
+pub async fn caught_up(query_url: &str, events: usize) -> anyhow::Result<crate::report::Catchup> {
     let http = reqwest::Client::new();
     let started = Instant::now();
     let mut first_progress = None;
@@ -147,18 +147,13 @@ pub async fn caught_up(query_url: &str, events: usize) -> anyhow::Result<()> {
                 let total = started.elapsed();
                 let (startup, at_start) = first_progress.unwrap_or((total, 0));
                 let applying = total.saturating_sub(startup);
-                println!(
-                    "| backlog | start → first batch | start → lag 0 | events/s (whole) | events/s (after first batch) |"
-                );
-                println!("|---:|---:|---:|---:|---:|");
-                println!(
-                    "| {events} | {:.1} s | {:.1} s | {:.0} | {:.0} |",
-                    startup.as_secs_f64(),
-                    total.as_secs_f64(),
-                    events as f64 / total.as_secs_f64(),
-                    (applied - at_start) as f64 / applying.as_secs_f64().max(0.001)
-                );
-                return Ok(());
+                return Ok(crate::report::Catchup {
+                    events,
+                    startup_s: startup.as_secs_f64(),
+                    total_s: total.as_secs_f64(),
+                    rate: events as f64 / total.as_secs_f64(),
+                    rate_applying: (applied - at_start) as f64 / applying.as_secs_f64().max(0.001),
+                });
             }
         }
         anyhow::ensure!(

@@ -9,12 +9,17 @@
 //! bench enqueue [--events 100000] / bench caught-up [--events 100000]
 //!     the two halves of `scripts/bench catchup`: fill the topic while the query service is
 //!     stopped; then time the restarted service until its lag is 0
+//! bench report-commands --out DIR / report-queries --out DIR / render --in DIR --out DIR
+//!     the phases of `scripts/bench report` (see report.rs)
 //! ```
 //! Targets: `COMMAND_URL` (http://127.0.0.1:8080), `KAFKA_BROKERS` (127.0.0.1:9092),
 //! `KAFKA_TOPIC` (order-events).
 
 mod catchup;
+mod limits;
 mod load;
+mod machine;
+mod report;
 mod scrape;
 mod stats;
 mod topic;
@@ -28,6 +33,11 @@ struct Target {
     command_url: String,
     brokers: String,
     topic: String,
+}
+
+/// The query service's URL (`QUERY_URL`, default http://127.0.0.1:8081).
+fn query_url() -> String {
+    std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into())
 }
 
 /// The relay's commit → ack histogram buckets as the command service reports them now.
@@ -182,9 +192,39 @@ async fn main() -> anyhow::Result<()> {
             let events: usize = flag("--events")
                 .map_or(Ok(100_000), |s| s.parse())
                 .context("--events")?;
-            let query_url =
-                std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
-            catchup::caught_up(&query_url, events).await?;
+            let catchup = catchup::caught_up(&query_url(), events).await?;
+            println!(
+                "| backlog | start → first batch | start → lag 0 | events/s (whole) | events/s (after first batch) |"
+            );
+            println!("|---:|---:|---:|---:|---:|");
+            println!(
+                "| {events} | {:.1} s | {:.1} s | {:.0} | {:.0} |",
+                catchup.startup_s, catchup.total_s, catchup.rate, catchup.rate_applying
+            );
+            if let Some(out) = flag("--out") {
+                report::record_catchup(std::path::Path::new(&out), &catchup)?;
+            }
+        }
+        Some("report-commands") => {
+            let out = flag("--out").context("--out DIR")?;
+            report::measure_commands(&target, &query_url(), std::path::Path::new(&out)).await?;
+        }
+        Some("report-queries") => {
+            let out = flag("--out").context("--out DIR")?;
+            report::measure_queries(&query_url(), std::path::Path::new(&out)).await?;
+        }
+        Some("render") => {
+            let (input, out) = (
+                flag("--in").context("--in DIR")?,
+                flag("--out").context("--out DIR")?,
+            );
+            let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            report::render(
+                std::path::Path::new(&input),
+                std::path::Path::new(&out),
+                &date,
+            )?;
+            println!("wrote {out}/report.md and {out}/latency.svg");
         }
         _ => bail!(
             "usage: bench commands [--concurrency 1,8,32,64] [--seconds 10] | bench relay [--rate 500] [--seconds 10]"

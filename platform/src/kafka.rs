@@ -36,7 +36,8 @@ pub struct KafkaSettings {
     /// The topic of order and customer events (`KAFKA_TOPIC`).
     pub topic: String,
     /// librdkafka properties passed through from the environment: `KAFKA_SECURITY_PROTOCOL=SASL_SSL`
-    /// becomes `security.protocol=SASL_SSL` (lower case, `_` → `.`). For TLS and SASL.
+    /// becomes `security.protocol=SASL_SSL` (lower case, `_` → `.`). For TLS and SASL, and to
+    /// override any default the services set.
     pub properties: Vec<(String, String)>,
 }
 
@@ -94,6 +95,22 @@ impl KafkaSettings {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.dns.lookup", "use_all_dns_ips");
+        for (name, value) in &self.properties {
+            config.set(name, value);
+        }
+        config
+    }
+
+    /// A configuration with the bootstrap servers, a role's `defaults`, and then the properties
+    /// passed through from the environment, which override the defaults.
+    pub fn client_config_with(&self, defaults: &[(&str, String)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.dns.lookup", "use_all_dns_ips");
+        for (name, value) in defaults {
+            config.set(*name, value);
+        }
         for (name, value) in &self.properties {
             config.set(name, value);
         }

@@ -21,11 +21,12 @@ use platform::kafka::KafkaSettings;
 /// larger broker requests under load.
 pub fn producer(settings: &KafkaSettings, linger: Duration) -> anyhow::Result<FutureProducer> {
     settings
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", linger.as_millis().to_string())
-        .set("message.timeout.ms", "30000")
+        .client_config_with(&[
+            ("enable.idempotence", "true".into()),
+            ("acks", "all".into()),
+            ("linger.ms", linger.as_millis().to_string()),
+            ("message.timeout.ms", "30000".into()),
+        ])
         .create()
         .context("create Kafka producer")
 }

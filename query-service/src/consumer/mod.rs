@@ -53,20 +53,22 @@ pub fn subscribe(
     progress: Progress,
 ) -> anyhow::Result<ProjectorConsumer> {
     let consumer: ProjectorConsumer = kafka
-        .client_config()
-        .set("group.id", &settings.group_id)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set(
-            "fetch.wait.max.ms",
-            settings.fetch_wait.as_millis().to_string(),
-        )
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000")
-        .set("statistics.interval.ms", "250")
-        // librdkafka prefetches up to 64 MiB per consumer by default; a few batches are enough.
-        .set("queued.max.messages.kbytes", "8192")
+        .client_config_with(&[
+            ("group.id", settings.group_id.clone()),
+            ("enable.auto.commit", "false".into()),
+            ("auto.offset.reset", "earliest".into()),
+            ("enable.partition.eof", "false".into()),
+            (
+                "fetch.wait.max.ms",
+                settings.fetch_wait.as_millis().to_string(),
+            ),
+            ("session.timeout.ms", "10000".into()),
+            ("heartbeat.interval.ms", "1000".into()),
+            // High watermarks for readiness and lag gauges.
+            ("statistics.interval.ms", "1000".into()),
+            // librdkafka prefetches up to 64 MiB per consumer by default; a few batches are enough.
+            ("queued.max.messages.kbytes", "8192".into()),
+        ])
         .create_with_context(ProjectorContext { progress })
         .context("create Kafka consumer")?;
     consumer

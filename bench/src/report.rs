@@ -1,0 +1,581 @@
+//! `scripts/bench report`: every measurement of the benchmark in one run, written as JSON per
+//! phase and rendered into a Markdown report with an SVG latency plot.
+//!
+//! Phases (the script stops and starts the query service between them):
+//! 1. commands: the create-order transaction's own limit (no HTTP) and `POST /orders`, both at
+//!    1, 8, 32 and 64 connections; then 201 → visible latency at half the best command rate;
+//!    CPU seconds per 1,000 orders.
+//! 2. catch-up: a backlog of events applied from a stopped query service's restart to lag 0.
+//! 3. queries: primary-key reads of the order view (no HTTP) and `GET /orders/{id}`, at the same
+//!    connection counts, over every order in the view; peak memory of each process.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::load::{self, Run};
+use crate::{Target, limits, machine, scrape};
+
+/// Connection counts of every sweep.
+const LEVELS: [usize; 4] = [1, 8, 32, 64];
+/// Seconds per sweep step.
+const STEP: Duration = Duration::from_secs(10);
+
+/// One closed-loop measurement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Point {
+    /// Connections (workers).
+    pub connections: usize,
+    /// Completed operations.
+    pub operations: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// Operations per second.
+    pub rate: f64,
+    /// Latency percentiles in milliseconds: p50, p95, p99, max.
+    pub latency_ms: [f64; 4],
+}
+
+fn percentiles(h: &Histogram<u64>) -> [f64; 4] {
+    [0.5, 0.95, 0.99]
+        .map(|q| h.value_at_quantile(q) as f64 / 1000.0)
+        .into_iter()
+        .chain([h.max() as f64 / 1000.0])
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap_or([0.0; 4])
+}
+
+impl Point {
+    fn of(connections: usize, run: &Run) -> Point {
+        Point {
+            connections,
+            operations: run.latency.len(),
+            errors: run.errors,
+            rate: run.rate(),
+            latency_ms: percentiles(&run.latency),
+        }
+    }
+}
+
+/// Phase 1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Commands {
+    /// The create-order transaction without HTTP.
+    pub limit: Vec<Point>,
+    /// `POST /orders`.
+    pub service: Vec<Point>,
+    /// Open-loop rate of the visibility run (half the best service rate).
+    pub visibility_rate: f64,
+    /// Latency of the commands during the visibility run (ms: p50, p95, p99, max).
+    pub visibility_commands_ms: [f64; 4],
+    /// 201 → visible through the query API with the consistency token (ms: p50, p95, p99, max).
+    pub visibility_ms: [f64; 4],
+    /// Orders read back for the visibility figures (one in ten).
+    pub visibility_samples: u64,
+    /// Relay commit → broker ack during the visibility run: histogram bounds of p50 and p99, ms.
+    pub relay_ack_ms: [Option<f64>; 2],
+    /// CPU seconds per 1,000 orders during the `POST /orders` sweep, by process.
+    pub cpu_per_1000_orders: Vec<(String, f64)>,
+    /// Machine and software.
+    pub machine: Vec<(String, String)>,
+}
+
+/// Phase 2.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Catchup {
+    /// Events in the backlog.
+    pub events: usize,
+    /// From the service's start to its first applied batch, s.
+    pub startup_s: f64,
+    /// From the service's start to lag 0, s.
+    pub total_s: f64,
+    /// Events per second, whole.
+    pub rate: f64,
+    /// Events per second after the first batch.
+    pub rate_applying: f64,
+}
+
+/// Phase 3.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Queries {
+    /// Orders in the view read from.
+    pub orders: usize,
+    /// Primary-key reads of the view table without HTTP.
+    pub limit: Vec<Point>,
+    /// `GET /orders/{id}`.
+    pub service: Vec<Point>,
+    /// Peak resident memory (MiB) of each process over the whole run.
+    pub peak_rss_mib: Vec<(String, f64)>,
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_message(message.to_owned());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn write(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(name), serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("write {name}"))
+}
+
+fn read<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> anyhow::Result<T> {
+    serde_json::from_slice(&std::fs::read(dir.join(name)).with_context(|| format!("read {name}"))?)
+        .with_context(|| format!("parse {name}"))
+}
+
+fn env(name: &str) -> anyhow::Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set (scripts/bench sets it)"))
+}
+
+/// Phase 1, written to `dir/commands.json`.
+pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> anyhow::Result<()> {
+    let database = env("COMMAND_DATABASE_URL")?;
+    let bar = spinner("registering 2,000 customers");
+    let customers = load::register_customers(target, 2_000).await?;
+    let pool = limits::pool(&database, 64).await?;
+    let mut limit = Vec::new();
+    for connections in LEVELS {
+        bar.set_message(format!(
+            "create-order transaction, no HTTP, {connections} connections"
+        ));
+        limit.push(Point::of(
+            connections,
+            &limits::create_order_transactions(&pool, &customers, connections, STEP).await?,
+        ));
+    }
+    bar.set_message("waiting for the relay and the projector to catch up with the transactions");
+    settle(target, query_url).await?;
+    let pids = [
+        ("command-service", machine::pid("COMMAND_PID")),
+        ("query-service", machine::pid("QUERY_PID")),
+        ("broker", machine::pid("BROKER_PID")),
+    ];
+    let cpu_before: Vec<f64> = pids
+        .iter()
+        .map(|(_, pid)| pid.and_then(machine::cpu_seconds).unwrap_or(0.0))
+        .collect();
+    let postgres_before = machine::postgres_cpu_seconds();
+    let mut service = Vec::new();
+    for connections in LEVELS {
+        bar.set_message(format!("POST /orders, {connections} connections"));
+        service.push(Point::of(
+            connections,
+            &load::closed_loop(target, &customers, connections, STEP).await?,
+        ));
+    }
+    let orders: f64 = service.iter().map(|p| p.operations as f64).sum();
+    let mut cpu_per_1000_orders: Vec<(String, f64)> = pids
+        .iter()
+        .zip(cpu_before)
+        .map(|((name, pid), before)| {
+            (
+                (*name).to_owned(),
+                (pid.and_then(machine::cpu_seconds).unwrap_or(0.0) - before) * 1000.0 / orders,
+            )
+        })
+        .collect();
+    cpu_per_1000_orders.push((
+        "postgres".into(),
+        (machine::postgres_cpu_seconds() - postgres_before) * 1000.0 / orders,
+    ));
+
+    let best = service.iter().map(|p| p.rate).fold(0.0, f64::max);
+    let rate = (best / 2.0).round();
+    bar.set_message(format!("201 → visible at {rate:.0} orders/s (open loop)"));
+    let lag_before = crate::relay_lag(target).await?;
+    let (run, visible) = load::open_loop(
+        target,
+        &customers,
+        rate,
+        Duration::from_secs(20),
+        Some((query_url, 10)),
+    )
+    .await?;
+    let relay = scrape::since(&lag_before, &crate::relay_lag(target).await?);
+    bar.finish_with_message("commands measured");
+    write(
+        dir,
+        "commands.json",
+        &Commands {
+            limit,
+            service,
+            visibility_rate: rate,
+            visibility_commands_ms: percentiles(&run.latency),
+            visibility_ms: percentiles(&visible),
+            visibility_samples: visible.len(),
+            relay_ack_ms: [0.5, 0.99]
+                .map(|q| scrape::quantile_bound(&relay, q).map(|s| s * 1000.0)),
+            cpu_per_1000_orders,
+            machine: machine::description(&database),
+        },
+    )
+}
+
+/// Waits until the outbox is empty and the query service has no lag, so one measurement's
+/// backlog does not load the next.
+async fn settle(target: &Target, query_url: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", target.command_url))
+            .await?
+            .text()
+            .await?;
+        let backlog = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("outbox_backlog_events "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let status: serde_json::Value = reqwest::get(format!("{query_url}/admin/projections"))
+            .await?
+            .json()
+            .await?;
+        if backlog == Some(0.0) && status["total_lag_events"] == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the stack did not settle within 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Phase 2's result, written to `dir/catchup.json`.
+pub fn record_catchup(dir: &Path, catchup: &Catchup) -> anyhow::Result<()> {
+    write(dir, "catchup.json", catchup)
+}
+
+/// Phase 3, written to `dir/queries.json`.
+pub async fn measure_queries(query_url: &str, dir: &Path) -> anyhow::Result<()> {
+    let database = env("QUERY_DATABASE_URL")?;
+    let bar = spinner("collecting order ids from the query service");
+    let orders = load::known_orders(query_url, 1_000_000).await?;
+    anyhow::ensure!(
+        orders.len() >= 100_000,
+        "only {} orders in the view; the report needs 100,000",
+        orders.len()
+    );
+    let pool = limits::pool(&database, 64).await?;
+    let mut limit = Vec::new();
+    for connections in LEVELS {
+        bar.set_message(format!(
+            "primary-key reads, no HTTP, {connections} connections"
+        ));
+        limit.push(Point::of(
+            connections,
+            &limits::primary_key_reads(&pool, &orders, connections, STEP).await?,
+        ));
+    }
+    let mut service = Vec::new();
+    for connections in LEVELS {
+        bar.set_message(format!("GET /orders/{{id}}, {connections} connections"));
+        service.push(Point::of(
+            connections,
+            &load::read_loop(query_url, &orders, connections, STEP).await?,
+        ));
+    }
+    bar.finish_with_message("queries measured");
+    let peak_rss_mib = [
+        ("command-service", "COMMAND_PID"),
+        ("query-service", "QUERY_PID"),
+        ("broker", "BROKER_PID"),
+    ]
+    .into_iter()
+    .filter_map(|(name, var)| Some((name.to_owned(), machine::peak_rss_mib(machine::pid(var)?)?)))
+    .collect();
+    write(
+        dir,
+        "queries.json",
+        &Queries {
+            orders: orders.len(),
+            limit,
+            service,
+            peak_rss_mib,
+        },
+    )
+}
+
+fn table(out: &mut String, title: &str, points: &[Point], limit: &[Point], unit: &str) {
+    let _ = writeln!(
+        out,
+        "| connections | {title} {unit}/s | p50 ms | p95 ms | p99 ms | max ms | errors | limit {unit}/s | limit p50 / p99 ms | service ÷ limit |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (p, l) in points.iter().zip(limit) {
+        let [p50, p95, p99, max] = p.latency_ms;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {p50:.1} | {p95:.1} | {p99:.1} | {max:.1} | {} | {:.0} | {:.1} / {:.1} | {:.0} % |",
+            p.connections,
+            p.rate,
+            p.errors,
+            l.rate,
+            l.latency_ms[0],
+            l.latency_ms[2],
+            100.0 * p.rate / l.rate.max(1.0)
+        );
+    }
+}
+
+/// Renders `dir/*.json` into `out/report.md` and `out/latency.svg`.
+pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
+    let commands: Commands = read(dir, "commands.json")?;
+    let catchup: Catchup = read(dir, "catchup.json")?;
+    let queries: Queries = read(dir, "queries.json")?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmark report, {date}\n");
+    let _ = writeln!(
+        md,
+        "Produced by `scripts/bench report`: services, PostgreSQL, the broker and the load generator on one machine.\n"
+    );
+    let _ = writeln!(md, "| | |\n|---|---|");
+    for (key, value) in &commands.machine {
+        let _ = writeln!(md, "| {key} | {value} |");
+    }
+    let _ = writeln!(
+        md,
+        "| settings | DB pool 16 per service; relay batch 500, linger 1 ms; consumer batch 500 / 5 ms, fetch.wait.max.ms 5 (Tansu holds a fetch for the whole wait); orders of 2 lines for 2,000 customers |"
+    );
+    let _ = writeln!(
+        md,
+        "| load generator | closed loops of N keep-alive connections (10 s each); open loop at a fixed arrival rate with latency from the scheduled send (no coordinated omission) |\n"
+    );
+
+    let _ = writeln!(
+        md,
+        "## Commands: `POST /orders` against the same transaction without HTTP\n"
+    );
+    table(
+        &mut md,
+        "POST /orders",
+        &commands.service,
+        &commands.limit,
+        "orders",
+    );
+    let best = |points: &[Point]| points.iter().map(|p| p.rate).fold(0.0, f64::max);
+    let _ = writeln!(
+        md,
+        "\nBest: service {:.0} orders/s, transaction limit {:.0}/s, ratio **{:.0} %** (target ≥ 75 %).\n",
+        best(&commands.service),
+        best(&commands.limit),
+        100.0 * best(&commands.service) / best(&commands.limit).max(1.0)
+    );
+
+    let [c50, c95, c99, cmax] = commands.visibility_commands_ms;
+    let [v50, v95, v99, vmax] = commands.visibility_ms;
+    let bound = |v: Option<f64>| v.map_or("n/a".into(), |ms| format!("≤ {ms:.1}"));
+    let _ = writeln!(
+        md,
+        "## End-to-end visibility at half the best rate ({:.0} orders/s, open loop, 20 s)\n",
+        commands.visibility_rate
+    );
+    let _ = writeln!(
+        md,
+        "| | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        md,
+        "| command (`POST /orders`) | {c50:.1} | {c95:.1} | {c99:.1} | {cmax:.1} |"
+    );
+    let _ = writeln!(
+        md,
+        "| 201 → visible (`GET /orders/{{id}}` with the consistency token; {} samples) | {v50:.1} | {v95:.1} | {v99:.1} | {vmax:.1} |",
+        commands.visibility_samples
+    );
+    let _ = writeln!(
+        md,
+        "| commit → broker ack (relay histogram bucket) | {} | | {} | |\n",
+        bound(commands.relay_ack_ms[0]),
+        bound(commands.relay_ack_ms[1])
+    );
+    let _ = writeln!(md, "Target: visibility p99 ≤ 50 ms.\n");
+
+    let _ = writeln!(
+        md,
+        "## Queries: `GET /orders/{{id}}` against primary-key reads of the view table ({} orders)\n",
+        queries.orders
+    );
+    table(
+        &mut md,
+        "GET /orders/{id}",
+        &queries.service,
+        &queries.limit,
+        "reads",
+    );
+    let at32 = queries.service.iter().find(|p| p.connections == 32);
+    let _ = writeln!(
+        md,
+        "\nBest: service {:.0} reads/s, primary-key limit {:.0}/s, ratio **{:.0} %** (target ≥ 60 %); p99 at 32 connections {} ms (target ≤ 10 ms).\n",
+        best(&queries.service),
+        best(&queries.limit),
+        100.0 * best(&queries.service) / best(&queries.limit).max(1.0),
+        at32.map_or("n/a".into(), |p| format!("{:.1}", p.latency_ms[2]))
+    );
+
+    let _ = writeln!(md, "## Projection catch-up\n");
+    let _ = writeln!(
+        md,
+        "{} events (per customer a registration, then 50 orders placed and confirmed) published while the query service was stopped; from its start, first batch after {:.1} s, lag 0 after {:.1} s: **{:.0} events/s** ({:.0}/s after the first batch; target ≥ 20,000).\n",
+        catchup.events, catchup.startup_s, catchup.total_s, catchup.rate, catchup.rate_applying
+    );
+
+    let _ = writeln!(
+        md,
+        "## Resources\n\n| process | peak RSS MiB (target ≤ 64 for the services) | CPU s per 1,000 orders (`POST /orders` sweep) |\n|---|---:|---:|"
+    );
+    for (name, cpu) in &commands.cpu_per_1000_orders {
+        let rss = queries
+            .peak_rss_mib
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("—".into(), |(_, mib)| format!("{mib:.1}"));
+        let _ = writeln!(md, "| {name} | {rss} | {cpu:.2} |");
+    }
+    let _ = writeln!(
+        md,
+        "\nThe query service's peak covers the catch-up and the query sweep (it was restarted for the catch-up); the command service's and the broker's cover the whole run.\n"
+    );
+    let _ = writeln!(md, "![latency](latency.svg)\n");
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("report.md"), md)?;
+    std::fs::write(out.join("latency.svg"), plot(&commands, &queries))?;
+    Ok(())
+}
+
+/// p50 and p99 latency against connections, for commands and queries, with and without HTTP.
+fn plot(commands: &Commands, queries: &Queries) -> String {
+    let (width, height, left, right, top, bottom) = (760.0, 420.0, 70.0, 230.0, 40.0, 50.0);
+    // (label, colour, (connections, milliseconds) points)
+    type Series<'a> = (&'a str, &'a str, Vec<(usize, f64)>);
+    let series: Vec<Series> = vec![
+        (
+            "POST /orders p99",
+            "#c0392b",
+            commands
+                .service
+                .iter()
+                .map(|p| (p.connections, p.latency_ms[2]))
+                .collect(),
+        ),
+        (
+            "POST /orders p50",
+            "#e67e22",
+            commands
+                .service
+                .iter()
+                .map(|p| (p.connections, p.latency_ms[0]))
+                .collect(),
+        ),
+        (
+            "create-order tx p99",
+            "#8e44ad",
+            commands
+                .limit
+                .iter()
+                .map(|p| (p.connections, p.latency_ms[2]))
+                .collect(),
+        ),
+        (
+            "GET /orders/{id} p99",
+            "#2471a3",
+            queries
+                .service
+                .iter()
+                .map(|p| (p.connections, p.latency_ms[2]))
+                .collect(),
+        ),
+        (
+            "GET /orders/{id} p50",
+            "#3498db",
+            queries
+                .service
+                .iter()
+                .map(|p| (p.connections, p.latency_ms[0]))
+                .collect(),
+        ),
+        (
+            "primary-key read p99",
+            "#16a085",
+            queries
+                .limit
+                .iter()
+                .map(|p| (p.connections, p.latency_ms[2]))
+                .collect(),
+        ),
+    ];
+    let max_ms = series
+        .iter()
+        .flat_map(|(_, _, points)| points.iter().map(|(_, ms)| *ms))
+        .fold(1.0, f64::max)
+        * 1.1;
+    let x = |i: usize| left + (width - left - right) * i as f64 / (LEVELS.len() - 1) as f64;
+    let y = |ms: f64| top + (height - top - bottom) * (1.0 - ms / max_ms);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"22\" font-size=\"15\">Latency by connections (ms)</text>\n"
+    );
+    for step in 0..=5 {
+        let ms = max_ms * step as f64 / 5.0;
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.1}</text>",
+            width - right,
+            y(ms),
+            y(ms),
+            left - 6.0,
+            y(ms) + 4.0
+        );
+    }
+    for (i, connections) in LEVELS.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{connections}</text>",
+            x(i),
+            height - bottom + 18.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">connections</text>",
+        (left + width - right) / 2.0,
+        height - 10.0
+    );
+    for (n, (name, color, points)) in series.iter().enumerate() {
+        let path: Vec<String> = points
+            .iter()
+            .filter_map(|(c, ms)| {
+                LEVELS
+                    .iter()
+                    .position(|l| l == c)
+                    .map(|i| format!("{:.1},{:.1}", x(i), y(*ms)))
+            })
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        let ly = top + 20.0 * n as f64;
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{}\" x2=\"{}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"3\"/><text x=\"{}\" y=\"{}\">{}</text>",
+            width - right + 15.0,
+            width - right + 40.0,
+            width - right + 46.0,
+            ly + 4.0,
+            name.replace('&', "&amp;").replace('<', "&lt;")
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
