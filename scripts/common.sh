@@ -69,10 +69,11 @@ ensure_postgres() {
     mkdir -p "$PRIVATE_PGDATA" && [ "$(id -u)" = 0 ] && chown postgres: "$PRIVATE_PGDATA" "$STATE"
     "${run[@]}" "$bindir/initdb" -D "$PRIVATE_PGDATA" -U postgres --auth=trust >/dev/null
   fi
-  "${run[@]}" "$bindir/pg_ctl" -D "$PRIVATE_PGDATA" -l "$PRIVATE_PGDATA/server.log" -w \
+  PG_CTL=("${run[@]}" "$bindir/pg_ctl" -D "$PRIVATE_PGDATA")
+  "${PG_CTL[@]}" -l "$PRIVATE_PGDATA/server.log" -w \
     -o "-p $port -k $PRIVATE_PGDATA -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
   PG_SERVER_URL="postgres://postgres@127.0.0.1:$port/postgres"
-  PG_STOP=("${run[@]}" "$bindir/pg_ctl" -D "$PRIVATE_PGDATA" -m fast stop)
+  PG_STOP=("${PG_CTL[@]}" -m fast stop)
 }
 
 # Sets BROKERS to a reachable Kafka bootstrap address: $KAFKA_BROKERS, else a Tansu broker

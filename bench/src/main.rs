@@ -6,6 +6,9 @@
 //! bench relay [--rate 500] [--seconds 10]
 //!     open loop at a fixed rate; a Kafka consumer measures each event's time from the command's
 //!     commit to its arrival at a consumer (an upper bound of commit → broker)
+//! bench chaos [--orders 5000] [--rate 20] [--workers 16] [--seed N]
+//!     the fault-tolerance run of `scripts/chaos` (see chaos.rs): commands under process kills,
+//!     broker and PostgreSQL restarts, then the views must equal the event log
 //! bench enqueue [--events 100000] / bench caught-up [--events 100000]
 //!     the two halves of `scripts/bench catchup`: fill the topic while the query service is
 //!     stopped; then time the restarted service until its lag is 0
@@ -16,6 +19,7 @@
 //! `KAFKA_TOPIC` (order-events).
 
 mod catchup;
+mod chaos;
 mod limits;
 mod load;
 mod machine;
@@ -181,6 +185,28 @@ async fn main() -> anyhow::Result<()> {
                     stats::row(&run.latency)
                 );
             }
+        }
+        Some("chaos") => {
+            let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+                flag(name).map_or(Ok(default), |s| s.parse().with_context(|| name.to_owned()))
+            };
+            let seed = number("--seed", 0)?;
+            let seed = if seed == 0 {
+                u64::from(std::process::id()) << 20
+                    ^ chrono::Utc::now().timestamp_subsec_nanos() as u64
+                    | 1
+            } else {
+                seed
+            };
+            chaos::run(chaos::Settings {
+                orders: usize::try_from(number("--orders", 5_000)?)?,
+                workers: usize::try_from(number("--workers", 16)?)?,
+                rate: flag("--rate")
+                    .map_or(Ok(20.0), |s| s.parse())
+                    .context("--rate")?,
+                seed,
+            })
+            .await?;
         }
         Some("enqueue") => {
             let events: usize = flag("--events")

@@ -44,11 +44,12 @@ impl Application {
         )
         .await?;
         let producer = relay::producer(&config.kafka, config.producer_linger)?;
+        let (kafka, linger) = (config.kafka.clone(), config.producer_linger);
         let committed = CommitSignal::default();
         let state = AppState {
             commands: Commands::new(pool.clone(), committed.clone(), config.idempotency_ttl),
             pool: pool.clone(),
-            producer: producer.clone(),
+            producer,
             topic: config.kafka.topic.clone(),
         };
         let listener = TcpListener::bind(config.http_addr)
@@ -59,10 +60,10 @@ impl Application {
             router: http::router(state, &config.edge),
             relay: Relay::new(
                 pool.clone(),
-                producer,
+                move || relay::producer(&kafka, linger),
                 config.kafka.topic.clone(),
                 config.relay.clone(),
-            ),
+            )?,
             notifier: (pool, committed),
             shutdown,
         })

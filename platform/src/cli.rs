@@ -2,6 +2,9 @@
 //! (one clear line and exit 1 when it is wrong), SIGTERM/Ctrl-C into a cancellation, then the
 //! subcommand. `healthcheck` is handled here for every service: it asks the service's own
 //! `/healthz` over loopback, so container images need no curl.
+//!
+//! `serve` logs to stdout; every other subcommand logs to stderr, so that what it prints on
+//! stdout (`verify --json`) can be piped on as it is.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ConfigError;
+use crate::telemetry::LogOutput;
 
 /// Runs subcommand `std::env::args().nth(1)` (default `serve`) of a service. `run` gets the
 /// command, the configuration and the shutdown token, and answers `None` for a command it does
@@ -28,8 +32,14 @@ where
     Fut: Future<Output = Option<anyhow::Result<()>>>,
 {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    let output = if command == "serve" {
+        LogOutput::Stdout
+    } else {
+        LogOutput::Stderr
+    };
     // Flushes exported spans when main returns.
-    let _telemetry = (command != "healthcheck").then(|| crate::telemetry::init(service, version));
+    let _telemetry =
+        (command != "healthcheck").then(|| crate::telemetry::init(service, version, output));
     let config = match load() {
         Ok(config) => config,
         Err(error) => {

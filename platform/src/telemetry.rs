@@ -2,8 +2,9 @@
 //! and — when `OTEL_EXPORTER_OTLP_ENDPOINT` is set — spans exported over OTLP/HTTP.
 //!
 //! `RUST_LOG` filters (default `info`); `LOG_FORMAT=json|pretty` overrides the format, which
-//! otherwise follows whether stdout is a terminal. W3C `traceparent` headers make a request's
-//! span a child of the caller's trace, and a projector batch links to the traces of its events.
+//! otherwise follows whether the logs' [`LogOutput`] is a terminal. W3C `traceparent` headers
+//! make a request's span a child of the caller's trace, and a projector batch links to the traces
+//! of its events.
 
 use std::io::IsTerminal;
 
@@ -12,6 +13,7 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -30,36 +32,59 @@ impl Drop for Telemetry {
     }
 }
 
-/// Installs the global subscriber, exporting spans to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is
-/// set. Call once, first thing in `main`, and keep the result.
-pub fn init(service: &'static str, version: &'static str) -> Telemetry {
+/// Where log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// A server's: stdout is the stream its container's logs are collected from.
+    Stdout,
+    /// A one-shot command's: stdout is kept for what the command prints, such as the single JSON
+    /// object of `verify --json`.
+    Stderr,
+}
+
+/// Installs the global subscriber, logging to `output` and exporting spans to
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set. Call once, first thing in `main`, and keep the
+/// result.
+pub fn init(service: &'static str, version: &'static str, output: LogOutput) -> Telemetry {
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|e| !e.trim().is_empty());
-    init_with(service, version, endpoint)
+    init_with(service, version, output, endpoint)
 }
 
 /// [`init`] with the OTLP endpoint (base URL, e.g. `http://collector:4318`) given.
 pub fn init_with(
     service: &'static str,
     version: &'static str,
+    output: LogOutput,
     endpoint: Option<String>,
 ) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, terminal) = match output {
+        LogOutput::Stdout => (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        ),
+        LogOutput::Stderr => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
+    };
     let json = match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("pretty") => false,
-        _ => !std::io::stdout().is_terminal(),
+        _ => !terminal,
     };
     let logs = if json {
         tracing_subscriber::fmt::layer()
+            .with_writer(writer)
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().boxed()
+        tracing_subscriber::fmt::layer().with_writer(writer).boxed()
     };
     let (provider, traces) = match endpoint
         .as_deref()
@@ -177,7 +202,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let received = tokio::spawn(receive_one(listener));
-        let telemetry = super::init_with("otlp-test", "0", Some(endpoint));
+        let telemetry =
+            super::init_with("otlp-test", "0", super::LogOutput::Stdout, Some(endpoint));
 
         let span = tracing::info_span!("request");
         super::continue_trace(

@@ -5,11 +5,14 @@
 //! query-service migrate      apply the read database's migrations and exit
 //! query-service rebuild      rebuild the views from the start of the topic, swap them in, exit
 //! query-service healthcheck  exit 0 when the local /healthz answers (container HEALTHCHECK)
+//! query-service verify [--json] [--allow-dead-letters N]
+//!                            compare every view with the event log of COMMAND_DATABASE_URL;
+//!                            exit 0 when they match, 1 when anything differs
 //! ```
 
 use std::process::ExitCode;
 
-use query_service::{Application, Config, startup};
+use query_service::{Application, Config, startup, verify};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,6 +29,7 @@ async fn main() -> ExitCode {
                 },
                 "migrate" => startup::migrate(config, shutdown).await,
                 "rebuild" => startup::rebuild_views(config, shutdown).await,
+                "verify" => verify::run(config, shutdown).await,
                 _ => return None,
             })
         },

@@ -20,4 +20,5 @@ mod read_your_writes;
 mod rebuild;
 mod relay;
 mod streams;
+mod verify;
 mod views;

@@ -125,6 +125,8 @@ pub async fn observe_outbox(pool: PgPool, shutdown: CancellationToken) {
 pub struct Relay {
     pool: PgPool,
     producer: FutureProducer,
+    /// Makes a fresh producer after a failure (see [`Relay::run`]).
+    renew: Box<dyn Fn() -> anyhow::Result<FutureProducer> + Send + Sync>,
     topic: String,
     settings: RelaySettings,
 }
@@ -139,24 +141,29 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// A relay publishing `pool`'s outbox to `topic`.
+    /// A relay publishing `pool`'s outbox to `topic` with producers made by `producer`.
     pub fn new(
         pool: PgPool,
-        producer: FutureProducer,
+        producer: impl Fn() -> anyhow::Result<FutureProducer> + Send + Sync + 'static,
         topic: String,
         settings: RelaySettings,
-    ) -> Self {
-        Relay {
+    ) -> anyhow::Result<Self> {
+        Ok(Relay {
             pool,
-            producer,
+            producer: producer()?,
+            renew: Box::new(producer),
             topic,
             settings,
-        }
+        })
     }
 
     /// Runs until `shutdown`: waits to become the active relay, then publishes. Any failure
-    /// (database or broker) gives up leadership, waits and starts over; it never ends the task.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// (database or broker) gives up leadership, waits and starts over with a fresh producer;
+    /// it never ends the task. The fresh producer gets a new producer id: a broker that lost
+    /// the old one's state (a failover, a restarted broker without it) would otherwise refuse
+    /// every further send of the old one. Events of a failed batch stay in the outbox, so a
+    /// send the old producer got through is at most duplicated, and consumers drop duplicates.
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
             match self.lead(&shutdown).await {
@@ -172,6 +179,13 @@ impl Relay {
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    match (self.renew)() {
+                        Ok(producer) => self.producer = producer,
+                        Err(error) => tracing::warn!(
+                            error = format!("{error:#}"),
+                            "could not renew the producer"
+                        ),
+                    }
                 }
             }
         }
