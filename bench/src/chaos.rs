@@ -25,6 +25,11 @@ use uuid::Uuid;
 
 /// How long one command may keep failing before the run gives up on it.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
+/// How long the views may take to catch up once the commands are done (a broker that failed
+/// under the run serves the backlog slowly).
+const SETTLE_DEADLINE: Duration = Duration::from_secs(900);
+/// How long the views may make no progress before the broker is taken for failed.
+const BROKER_STALL: Duration = Duration::from_secs(90);
 /// Poison messages injected onto the topic; each must end up as exactly one dead letter.
 const POISON: [&[u8]; 2] = [
     b"\xff\xfe not JSON at all",
@@ -635,12 +640,12 @@ async fn inject_poison(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until the outbox is empty and the views agree with the event log (at most three
-/// minutes), and returns the last verification.
+/// Waits until the outbox is empty and the views agree with the event log (at most
+/// [`SETTLE_DEADLINE`]), and returns the last verification.
 ///
 /// Tansu's SQLite storage can fail on its own under this treatment (its storage task panics,
 /// after which it refuses every request while still accepting connections). When nothing was
-/// got better for 20 s, the broker is restarted, as an operator would, and counted.
+/// got better for [`BROKER_STALL`], the broker is restarted, as an operator would, and counted.
 async fn settle(
     env: &Env,
     http: &reqwest::Client,
@@ -665,7 +670,7 @@ async fn settle(
             let problems = i64::try_from(report.problems()).unwrap_or(i64::MAX);
             if problems < progress.0 {
                 progress = (problems, Instant::now());
-            } else if problems > 0 && progress.1.elapsed() > Duration::from_secs(20) {
+            } else if problems > 0 && progress.1.elapsed() > BROKER_STALL {
                 let mut stack = stack.lock().await;
                 stack.broker.terminate().await;
                 stack.broker.start()?;
@@ -681,8 +686,8 @@ async fn settle(
             {
                 return Ok(report);
             }
-            Ok(report) if started.elapsed() > Duration::from_secs(180) => return Ok(report),
-            Err(error) if started.elapsed() > Duration::from_secs(180) => return Err(error),
+            Ok(report) if started.elapsed() > SETTLE_DEADLINE => return Ok(report),
+            Err(error) if started.elapsed() > SETTLE_DEADLINE => return Err(error),
             _ => tokio::time::sleep(Duration::from_secs(2)).await,
         }
     }

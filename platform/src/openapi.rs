@@ -5,7 +5,8 @@
 use axum::Router;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, Parameter};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder};
 
@@ -45,7 +46,8 @@ fn problem_response(description: &str) -> RefOr<Response> {
 
 /// Adds the error responses the HTTP edge can give to every operation that does not document
 /// them itself: 401, 403, 429, 431, 500 and 503 everywhere; 400, 413, 415 and 422 where there
-/// is a request body. Declares the bearer JWT every documented operation needs.
+/// is a request body. Declares the bearer JWT every documented operation needs, and types
+/// optional parameters without `null` (see `not_null`).
 pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
     doc.components.get_or_insert_with(Default::default).add_security_scheme(
         BEARER,
@@ -66,6 +68,9 @@ pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
+            for parameter in operation.parameters.iter_mut().flatten() {
+                not_null(parameter);
+            }
             let has_body = operation.request_body.is_some();
             let responses = &mut operation.responses.responses;
             let mut add = |status: &str, description: &str| {
@@ -103,6 +108,25 @@ pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
         }
     }
     doc
+}
+
+/// A parameter is a string in the request or absent, never `null`: utoipa types an optional
+/// (`Option<T>`) parameter as `[T, "null"]`, which tells clients (and fuzzers) that the text
+/// `null` is a valid value. Keeps `T`.
+fn not_null(parameter: &mut Parameter) {
+    if let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema
+        && let SchemaType::Array(types) = &schema.schema_type
+    {
+        let mut types: Vec<Type> = types
+            .iter()
+            .filter(|t| **t != Type::Null)
+            .cloned()
+            .collect();
+        schema.schema_type = match types.len() {
+            1 => SchemaType::Type(types.remove(0)),
+            _ => SchemaType::Array(types),
+        };
+    }
 }
 
 /// `GET /openapi.json` (the document) and `GET /docs` (a page rendering it).

@@ -1,7 +1,13 @@
 //! `Idempotency-Key`: retries replay the first response, other requests with the key are refused,
 //! and keys expire.
 
+use command_service::commands::{
+    Command, CommandContext, CommandError, CommandRequest, Commands, IdempotencyKey,
+};
+use command_service::domain::values::OrderId;
+use command_service::relay::CommitSignal;
 use e2e::{TestApp, order_body, problem};
+use platform::auth::Caller;
 use serde_json::json;
 
 async fn post_with_key(
@@ -153,4 +159,56 @@ async fn a_refused_command_is_not_remembered() {
         200,
         "the retry runs once the rule allows it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_releases_its_key_before_it_answers() {
+    // Found by scripts/fuzz: a refused (or replayed) command left its transaction to be rolled
+    // back when the pool took the connection back, after the answer; a retry sent at once was
+    // told that the key was in use. A pool that is slow to take connections back makes that
+    // window long enough to test.
+    let app = TestApp::spawn().await;
+    let options = (*app.command_db.connect_options()).clone();
+    let slow_release = sqlx::postgres::PgPoolOptions::new()
+        .after_release(|_, _| {
+            Box::pin(async {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                Ok(true)
+            })
+        })
+        .connect_with(options)
+        .await
+        .unwrap();
+    let commands = Commands::new(
+        slow_release,
+        CommitSignal::default(),
+        std::time::Duration::from_secs(60),
+    );
+    let key = "refused-at-once";
+    let request = CommandRequest {
+        command: Command::ConfirmOrder(OrderId(uuid::Uuid::now_v7())),
+        expected_versions: None,
+        ctx: CommandContext {
+            correlation_id: "c".into(),
+            causation_id: "c".into(),
+            traceparent: None,
+            now: chrono::Utc::now(),
+            caller: Caller::Admin,
+        },
+        idempotency: Some(IdempotencyKey {
+            key: key.into(),
+            fingerprint: b"POST /orders/x/confirm".to_vec(),
+        }),
+    };
+    let refused = commands.execute(request, |_| unreachable!()).await;
+    assert!(
+        matches!(refused, Err(CommandError::NotFound { .. })),
+        "{refused:?}"
+    );
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 7305))")
+        .bind(key)
+        .fetch_one(&app.command_db)
+        .await
+        .unwrap();
+    assert!(free, "the refused command still holds the key's lock");
 }

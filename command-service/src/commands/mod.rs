@@ -232,33 +232,23 @@ impl Commands {
                 .map_err(|_| CommandError::AdminOnly(action))?;
         }
         let mut tx = self.pool.begin().await?;
-        if let Some(idempotency) = &request.idempotency {
-            if !store::idempotency::try_lock(&mut tx, &idempotency.key).await? {
-                return Err(CommandError::IdempotencyKeyInUse);
+        match decide(&mut tx, &request, render, self.idempotency_ttl).await {
+            Ok(Outcome::Executed(response)) => {
+                tx.commit().await?;
+                self.committed.ring();
+                Ok(Outcome::Executed(response))
             }
-            if let Some(record) = store::idempotency::find(&mut tx, &idempotency.key).await? {
-                return if record.request == idempotency.fingerprint {
-                    Ok(Outcome::Replayed(record.response))
-                } else {
-                    Err(CommandError::IdempotencyKeyReused)
-                };
+            outcome => {
+                // Roll back before answering. A dropped transaction is only rolled back once the
+                // pool gets its connection back, after the response went out: until then it still
+                // holds the key's advisory lock and the aggregate's row lock, and a retry sent at
+                // once was told that the key is in use (found by scripts/fuzz).
+                if let Err(error) = tx.rollback().await {
+                    tracing::warn!(%error, "rolling back a refused or replayed command failed");
+                }
+                outcome
             }
         }
-        let accepted = dispatch(&mut tx, &request).await?;
-        let response = render(&accepted);
-        if let Some(idempotency) = &request.idempotency {
-            store::idempotency::record(
-                &mut tx,
-                &idempotency.key,
-                &idempotency.fingerprint,
-                &response,
-                self.idempotency_ttl,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        self.committed.ring();
-        Ok(Outcome::Executed(response))
     }
 
     /// The audit trail of one aggregate: its events above `after_version`, oldest first.
@@ -271,6 +261,41 @@ impl Commands {
     ) -> Result<Vec<EventEnvelope>, CommandError> {
         Ok(store::event_log::history(&self.pool, aggregate_type, id, after_version, limit).await?)
     }
+}
+
+/// Everything of [`Commands::execute`] inside its transaction but the commit: the key's lock
+/// and record, the command, and the record of its answer.
+async fn decide(
+    tx: &mut PgConnection,
+    request: &CommandRequest,
+    render: impl FnOnce(&Accepted) -> Recorded,
+    idempotency_ttl: Duration,
+) -> Result<Outcome, CommandError> {
+    if let Some(idempotency) = &request.idempotency {
+        if !store::idempotency::try_lock(tx, &idempotency.key).await? {
+            return Err(CommandError::IdempotencyKeyInUse);
+        }
+        if let Some(record) = store::idempotency::find(tx, &idempotency.key).await? {
+            return if record.request == idempotency.fingerprint {
+                Ok(Outcome::Replayed(record.response))
+            } else {
+                Err(CommandError::IdempotencyKeyReused)
+            };
+        }
+    }
+    let accepted = dispatch(tx, request).await?;
+    let response = render(&accepted);
+    if let Some(idempotency) = &request.idempotency {
+        store::idempotency::record(
+            tx,
+            &idempotency.key,
+            &idempotency.fingerprint,
+            &response,
+            idempotency_ttl,
+        )
+        .await?;
+    }
+    Ok(Outcome::Executed(response))
 }
 
 async fn dispatch(

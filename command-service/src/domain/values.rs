@@ -170,7 +170,7 @@ impl Currency {
 }
 
 /// Active ISO 4217 codes (list of 2024), without funds, metals and testing codes.
-const ISO_4217: &[&str] = &[
+pub const ISO_4217: &[&str] = &[
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
     "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
     "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",

@@ -1,11 +1,13 @@
 //! The audit trail: `GET /orders/{id}/events` and `GET /customers/{id}/events`.
 
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use platform::auth::Caller;
-use platform::problem::Problem;
-use serde::Deserialize;
+use platform::problem::{FieldError, Problem};
 use shared_events::AggregateType;
 use uuid::Uuid;
 
@@ -15,15 +17,31 @@ use crate::commands::CommandError;
 /// Most events one page returns.
 const MAX_PAGE: i64 = 1000;
 
-/// `?after_version=&limit=`: the page of the history to return.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    /// Only events after this version (default 0: from the first).
-    #[serde(default)]
-    after_version: i64,
-    /// At most this many events, 1–1000 (default 1000).
-    limit: Option<i64>,
+/// `?after_version=&limit=`: the page of the history to return, parsed by hand so that a bad
+/// value (also an empty one) is a field-level 422 like every other invalid input.
+fn page(query: &HashMap<String, String>) -> Result<(i64, i64), Problem> {
+    let mut errors = Vec::new();
+    let mut number = |name: &str, default: i64, range: RangeInclusive<i64>| {
+        let Some(raw) = query.get(name) else {
+            return default;
+        };
+        match raw.parse::<i64>() {
+            Ok(value) if range.contains(&value) => value,
+            _ => {
+                let (min, max) = range.into_inner();
+                let message = format!("must be an integer from {min} to {max}");
+                errors.push(FieldError::new(name, message));
+                default
+            }
+        }
+    };
+    let after = number("after_version", 0, 0..=i64::MAX);
+    let limit = number("limit", MAX_PAGE, 1..=MAX_PAGE);
+    if errors.is_empty() {
+        Ok((after, limit))
+    } else {
+        Err(Problem::validation(errors))
+    }
 }
 
 /// A page of an aggregate's history.
@@ -36,23 +54,23 @@ pub struct History {
 }
 
 /// The order's events, oldest first.
-#[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", summary = "The order's events (audit trail), oldest first", params(("id" = String, Path, description = "Order id (UUID)"), Page), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", summary = "The order's events (audit trail), oldest first", params(("id" = String, Path, format = Uuid, description = "Order id (UUID)"), ("after_version" = Option<i64>, Query, minimum = 0, description = "Only events after this version (default 0: from the first)."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many events, 1–1000 (default 1000).")), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid (`errors` names it)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn order_events(
     caller: Caller,
     state: State<AppState>,
     Path(id): Path<String>,
-    page: Query<Page>,
+    page: Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
     history(caller, state, AggregateType::Order, &id, page).await
 }
 
 /// The customer's events, oldest first.
-#[utoipa::path(get, path = "/customers/{id}/events", tag = "customers", summary = "The customer's events (audit trail), oldest first", params(("id" = String, Path, description = "Customer id (UUID)"), Page), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/customers/{id}/events", tag = "customers", summary = "The customer's events (audit trail), oldest first", params(("id" = String, Path, format = Uuid, description = "Customer id (UUID)"), ("after_version" = Option<i64>, Query, minimum = 0, description = "Only events after this version (default 0: from the first)."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many events, 1–1000 (default 1000).")), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid (`errors` names it)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn customer_events(
     caller: Caller,
     state: State<AppState>,
     Path(id): Path<String>,
-    page: Query<Page>,
+    page: Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
     history(caller, state, AggregateType::Customer, &id, page).await
 }
@@ -64,11 +82,10 @@ async fn history(
     State(state): State<AppState>,
     aggregate: AggregateType,
     id: &str,
-    Query(page): Query<Page>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
+    let (after, limit) = page(&query)?;
     let id = path_id(id, aggregate)?;
-    let limit = page.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-    let after = page.after_version.max(0);
     let events = state.commands.history(aggregate, id, after, limit).await?;
     let foreign = events.first().is_some_and(|event| {
         Uuid::try_parse(&event.partition_key).map_or(true, |customer| !caller.acts_for(customer))
@@ -84,4 +101,35 @@ async fn history(
         next_after_version: next,
     })
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn pages_default_and_refuse_out_of_range_or_empty_values() {
+        assert_eq!(page(&query(&[])).unwrap(), (0, MAX_PAGE));
+        assert_eq!(
+            page(&query(&[("after_version", "3"), ("limit", "10")])).unwrap(),
+            (3, 10)
+        );
+        for bad in [
+            ("limit", "0"),
+            ("limit", "1001"),
+            ("limit", ""),
+            ("after_version", "-1"),
+            ("after_version", "x"),
+        ] {
+            let problem = page(&query(&[bad])).unwrap_err();
+            assert_eq!(problem.status(), 422, "{bad:?}");
+        }
+    }
 }

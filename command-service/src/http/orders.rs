@@ -12,8 +12,8 @@ use super::{AppState, invalid, path_id};
 use crate::commands::Command;
 use crate::domain::order::{Lines, LinesError, NewLine, PlaceOrder, Shipment};
 use crate::domain::values::{
-    Currency, CustomerId, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku, Text,
-    UnitPrice,
+    Currency, CustomerId, ISO_4217, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku,
+    Text, UnitPrice,
 };
 
 /// Currency of orders placed without one.
@@ -29,9 +29,9 @@ pub struct PlaceOrderRequest {
     /// A registered customer.
     #[schema(format = Uuid)]
     customer_id: String,
-    /// ISO 4217 code; default `EUR`.
+    /// ISO 4217 code in active use (case-insensitive); default `EUR`.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
+    #[schema(schema_with = currency_schema)]
     currency: Option<String>,
     /// At most 100 lines, each SKU once.
     #[serde(default)]
@@ -41,37 +41,108 @@ pub struct PlaceOrderRequest {
     shipping_address: Option<AddressRequest>,
 }
 
+/// The schema of `currency`: one of the codes [`Currency::parse`] accepts, or `null`.
+fn currency_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let codes = ISO_4217.iter().map(|code| serde_json::Value::from(*code));
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(codes.chain([serde_json::Value::Null])))
+        .description(Some(
+            "ISO 4217 code in active use (case-insensitive); default `EUR`.",
+        ))
+        .examples([serde_json::json!("EUR")])
+        .build()
+}
+
 /// One line: in `POST /orders` items, and the body of `POST /orders/{id}/items`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ItemRequest {
     /// 1–64 of `A–Z a–z 0–9 . _ -`.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "A-1")]
     sku: String,
-    /// 1–200 characters.
-    #[schema(min_length = 1, max_length = 200, example = "Widget")]
+    /// 1–200 characters, not blank, no control characters (surrounding space is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Widget"
+    )]
     name: String,
     /// 1–10 000.
+    #[serde(deserialize_with = "integer")]
     #[schema(minimum = 1, maximum = 10000)]
     quantity: i64,
     /// Price of one unit in minor units, 0–10¹⁰.
+    #[serde(deserialize_with = "integer")]
     #[schema(minimum = 0, maximum = 10000000000_i64)]
     unit_price_cents: i64,
+}
+
+/// An integer field, also written as an integral number with a fraction or an exponent (`2.0`,
+/// `1e3`): JSON has one number type, and JSON Schema's `integer` includes those.
+fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Integer;
+    impl serde::de::Visitor<'_> for Integer {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+            Ok(value)
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+            i64::try_from(value)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+            // i64::MAX as f64 rounds up to 2⁶³, the first value that does not fit.
+            if value.fract() == 0.0 && value >= i64::MIN as f64 && value < i64::MAX as f64 {
+                Ok(value as i64)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(value), &self))
+            }
+        }
+    }
+    deserializer.deserialize_any(Integer)
 }
 
 /// A shipping address in a request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AddressRequest {
-    /// Recipient, 1–200 characters.
-    #[schema(min_length = 1, max_length = 200)]
+    /// Recipient, 1–200 characters, not blank, no control characters (surrounding space is
+    /// trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     name: String,
-    /// Street lines, 1–500 characters.
-    #[schema(min_length = 1, max_length = 500)]
+    /// Street lines separated by newlines, 1–500 characters; each line non-blank, no other control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*(\r?\n[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*)*[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     street: String,
-    /// 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1–100 characters, not blank, no control characters (surrounding space is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     city: String,
-    /// 1–20 characters.
-    #[schema(min_length = 1, max_length = 20)]
+    /// 1–20 characters, not blank, no control characters (surrounding space is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     postal_code: String,
     /// ISO 3166-1 alpha-2.
     #[schema(pattern = "^[A-Za-z]{2}$", example = "DE")]
@@ -81,19 +152,31 @@ pub struct AddressRequest {
 /// Body of `POST /orders/{id}/ship`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ShipRequest {
-    /// 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1–100 characters, not blank, no control characters (surrounding space is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     carrier: String,
-    /// 1–100 characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1–100 characters, not blank, no control characters (surrounding space is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     tracking_number: String,
 }
 
 /// Body of `POST /orders/{id}/cancel`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CancelRequest {
-    /// 1–500 characters.
-    #[schema(min_length = 1, max_length = 500)]
+    /// 1–500 characters, not blank, no control characters (surrounding space is trimmed).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     reason: String,
 }
 
@@ -192,7 +275,7 @@ fn parse_address(fields: &mut Fields, a: &AddressRequest) -> Option<ShippingAddr
 }
 
 /// `POST /orders`: 201 with `Location`, `ETag` and `X-Consistency-Token`.
-#[utoipa::path(post, path = "/orders", tag = "orders", summary = "Place an order", request_body(content = PlaceOrderRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id.")), responses((status = 201, description = "Placed", body = OrderAccepted, headers(("Location" = String, description = "/orders/{order_id}"), ("ETag" = String, description = "\"1\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 409, description = "The same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/orders", tag = "orders", summary = "Place an order", request_body(content = PlaceOrderRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id.")), responses((status = 201, description = "Placed", body = OrderAccepted, headers(("Location" = String, description = "/orders/{order_id}"), ("ETag" = String, description = "\"1\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 409, description = "The same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn place(
     State(state): State<AppState>,
     input: CommandInput,
@@ -206,7 +289,7 @@ pub async fn place(
 }
 
 /// `POST /orders/{id}/items`: adds a line, or raises the quantity of the line with that SKU.
-#[utoipa::path(post, path = "/orders/{id}/items", tag = "orders", summary = "Add a line, or more units of a SKU", request_body(content = ItemRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/orders/{id}/items", tag = "orders", summary = "Add a line, or more units of a SKU", request_body(content = ItemRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn add_item(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -221,7 +304,7 @@ pub async fn add_item(
 }
 
 /// `DELETE /orders/{id}/items/{sku}`: removes the line with that SKU.
-#[utoipa::path(delete, path = "/orders/{id}/items/{sku}", tag = "orders", summary = "Remove a line", params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)"), ("sku" = String, Path, description = "The line's SKU")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(delete, path = "/orders/{id}/items/{sku}", tag = "orders", summary = "Remove a line", params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)"), ("sku" = String, Path, description = "The line's SKU", pattern = "^[A-Za-z0-9._-]{1,64}$")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "The Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn remove_item(
     State(state): State<AppState>,
     Path((id, sku)): Path<(String, String)>,
@@ -235,7 +318,7 @@ pub async fn remove_item(
 }
 
 /// `POST /orders/{id}/confirm`.
-#[utoipa::path(post, path = "/orders/{id}/confirm", tag = "orders", summary = "Confirm a pending order", params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/orders/{id}/confirm", tag = "orders", summary = "Confirm a pending order", params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "The Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn confirm(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -246,7 +329,7 @@ pub async fn confirm(
 }
 
 /// `POST /orders/{id}/ship` with `{carrier, tracking_number}`.
-#[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", summary = "Ship a confirmed order", request_body(content = ShipRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", summary = "Ship a confirmed order", request_body(content = ShipRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn ship(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -271,7 +354,7 @@ pub async fn ship(
 }
 
 /// `POST /orders/{id}/deliver`.
-#[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", summary = "Mark a shipped order delivered", params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", summary = "Mark a shipped order delivered", params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "The Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn deliver(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -282,7 +365,7 @@ pub async fn deliver(
 }
 
 /// `POST /orders/{id}/cancel` with `{reason}`.
-#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", summary = "Cancel a pending or confirmed order", request_body(content = CancelRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key and request returns the first response."), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at."), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", summary = "Cancel a pending or confirmed order", request_body(content = CancelRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -294,4 +377,26 @@ pub async fn cancel(
     let reason = fields.check(|| "reason".into(), Text::parse(&request.reason, 500));
     let reason = fields.finish(reason).map_err(invalid)?;
     Ok(run(&state, input, Command::CancelOrder(id, reason), CHANGED).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ItemRequest;
+
+    fn quantity(json: &str) -> Result<i64, serde_json::Error> {
+        let body =
+            format!(r#"{{"sku": "A", "name": "A", "quantity": {json}, "unit_price_cents": 1}}"#);
+        serde_json::from_str::<ItemRequest>(&body).map(|item| item.quantity)
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction_or_an_exponent() {
+        assert_eq!(quantity("2").unwrap(), 2);
+        assert_eq!(quantity("2.0").unwrap(), 2);
+        assert_eq!(quantity("1e3").unwrap(), 1000);
+        assert_eq!(quantity("-4.0").unwrap(), -4);
+        for bad in ["2.5", "1e30", "18446744073709551615", "\"2\"", "null"] {
+            assert!(quantity(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -22,7 +22,7 @@ use crate::projections::retry::{self, Retried, RetryError};
 use crate::projections::{checkpoint, dead_letters};
 
 /// `GET /admin/dead-letters?status=parked|retried|discarded&after=&limit=`, oldest first.
-#[utoipa::path(get, path = "/admin/dead-letters", tag = "operations", summary = "Dead letters, oldest first", params(("status" = Option<String>, Query, description = "parked, waiting, retried or discarded"), ("after" = Option<i64>, Query, description = "`next_after` of the previous page"), ("limit" = Option<i64>, Query, description = "1–100, default 20")), responses((status = 200, description = "A page of dead letters", body = DeadLetterPage), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/admin/dead-letters", tag = "operations", summary = "Dead letters, oldest first", params(("status" = Option<String>, Query, description = "parked, waiting, retried or discarded", pattern = "^(parked|waiting|retried|discarded)?$"), ("after" = Option<i64>, Query, minimum = 1, description = "`next_after` of the previous page"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 20")), responses((status = 200, description = "A page of dead letters", body = DeadLetterPage), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,

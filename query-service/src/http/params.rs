@@ -23,8 +23,7 @@ impl Params {
         raw: Option<&str>,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        let raw = raw.filter(|r| !r.is_empty())?;
-        parse(raw)
+        parse(raw?)
             .map_err(|message| self.0.push(FieldError::new(name, message)))
             .ok()
     }
@@ -40,9 +39,9 @@ impl Params {
         .unwrap_or(DEFAULT_LIMIT)
     }
 
-    /// `status`: one of the order statuses.
+    /// `status`: one of the order statuses; empty (a form's "any") is no filter.
     pub fn status(&mut self, raw: Option<&str>) -> Option<String> {
-        self.field("status", raw, |r| {
+        self.field("status", raw.filter(|r| !r.is_empty()), |r| {
             STATUSES
                 .contains(&r)
                 .then(|| r.to_owned())
@@ -50,9 +49,9 @@ impl Params {
         })
     }
 
-    /// `cursor`: a `next_cursor` from an earlier page.
+    /// `cursor`: a `next_cursor` from an earlier page; empty is the first page.
     pub fn cursor(&mut self, raw: Option<&str>) -> Option<Cursor> {
-        self.field("cursor", raw, |r| {
+        self.field("cursor", raw.filter(|r| !r.is_empty()), |r| {
             r.parse::<Cursor>()
                 .map_err(|_| "must be a next_cursor from an earlier page".to_owned())
         })

@@ -20,8 +20,34 @@ use crate::projections::{order_detail, order_lists};
 /// Orders sent per update of the customer's orders stream (their newest).
 const STREAM_PAGE: i64 = 20;
 
+/// One event of `GET /orders/{id}/stream`, as a Server-Sent Events client parses it. Only
+/// documents the stream (the handler writes the event text directly).
+#[derive(Debug, utoipa::ToSchema)]
+#[expect(dead_code, reason = "a schema of the wire format, never built")]
+pub struct OrderStreamEvent {
+    /// Always `order`.
+    #[schema(pattern = "^order$")]
+    pub event: String,
+    /// The order detail document (the body of `GET /orders/{id}`), as JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
+/// One event of `GET /customers/{id}/orders/stream`, as a Server-Sent Events client parses it.
+/// Only documents the stream.
+#[derive(Debug, utoipa::ToSchema)]
+#[expect(dead_code, reason = "a schema of the wire format, never built")]
+pub struct OrdersStreamEvent {
+    /// Always `orders`.
+    #[schema(pattern = "^orders$")]
+    pub event: String,
+    /// A page of the customer's newest orders (`items`, `next_cursor`), as JSON.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 /// The order detail document, now and after every change.
-#[utoipa::path(get, path = "/orders/{id}/stream", tag = "orders", summary = "Live order detail (Server-Sent Events)", params(("id" = String, Path, description = "Order id")), responses((status = 200, description = "`event: order`, `data:` the order detail document, at once and after every change", content_type = "text/event-stream", body = String), (status = 404, description = "Not an order id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/orders/{id}/stream", tag = "orders", summary = "Live order detail (Server-Sent Events)", params(("id" = String, Path, format = Uuid, description = "Order id")), responses((status = 200, description = "`event: order`, `data:` the order detail document, at once and after every change", content_type = "text/event-stream", body = OrderStreamEvent), (status = 404, description = "Not an order id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn order(
     caller: Caller,
     State(state): State<AppState>,
@@ -39,7 +65,7 @@ pub async fn order(
 }
 
 /// The customer's newest orders, now and after every change to any of their orders.
-#[utoipa::path(get, path = "/customers/{id}/orders/stream", tag = "customers", summary = "Live list of a customer's newest orders (Server-Sent Events)", params(("id" = String, Path, description = "Customer id")), responses((status = 200, description = "`event: orders`, `data:` a page of their 20 newest orders, at once and after every change", content_type = "text/event-stream", body = String), (status = 404, description = "Not a customer id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/customers/{id}/orders/stream", tag = "customers", summary = "Live list of a customer's newest orders (Server-Sent Events)", params(("id" = String, Path, format = Uuid, description = "Customer id")), responses((status = 200, description = "`event: orders`, `data:` a page of their 20 newest orders, at once and after every change", content_type = "text/event-stream", body = OrdersStreamEvent), (status = 404, description = "Not a customer id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
 pub async fn customer_orders(
     caller: Caller,
     State(state): State<AppState>,
