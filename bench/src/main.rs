@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
                 "| connections | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms |"
             );
             println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let mut errors = 0;
             for connections in levels {
                 let run = load::closed_loop(&target, &customers, connections, duration).await?;
                 println!(
@@ -94,6 +95,13 @@ async fn main() -> anyhow::Result<()> {
                     run.rate(),
                     stats::row(&run.latency)
                 );
+                errors += run.errors;
+                if run.latency.is_empty() {
+                    bail!("no command succeeded at {connections} connections");
+                }
+            }
+            if errors > 0 {
+                bail!("{errors} commands failed");
             }
         }
         Some("relay") => {
