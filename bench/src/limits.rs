@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::load::Run;
+use crate::load::{Run, collect, random_reads};
 use crate::stats::histogram;
 
 fn place_order(customer: Uuid) -> anyhow::Result<PlaceOrder> {
@@ -103,57 +103,19 @@ pub async fn primary_key_reads(
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Run> {
-    let orders: Arc<[Uuid]> = orders.into();
-    let start = Instant::now();
-    let deadline = start + duration;
-    let workers: Vec<_> = (0..connections)
-        .map(|worker| {
-            let (pool, orders) = (pool.clone(), orders.clone());
-            tokio::spawn(async move {
-                let (mut latency, mut errors) = (histogram(), 0u64);
-                let mut i = worker.wrapping_mul(7919);
-                while Instant::now() < deadline {
-                    i = i
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let id = orders[(i >> 33) % orders.len()];
-                    let sent = Instant::now();
-                    let read: Result<Option<String>, _> = sqlx::query_scalar(
-                        "SELECT body::text FROM views.order_detail WHERE order_id = $1",
-                    )
+    let pool = pool.clone();
+    random_reads(orders, connections, duration, move |id| {
+        let pool = pool.clone();
+        async move {
+            let read: Result<Option<String>, _> =
+                sqlx::query_scalar("SELECT body::text FROM views.order_detail WHERE order_id = $1")
                     .bind(id)
                     .fetch_optional(&pool)
                     .await;
-                    match read {
-                        Ok(Some(_)) => {
-                            latency.record(sent.elapsed().as_micros() as u64).ok();
-                        }
-                        _ => errors += 1,
-                    }
-                }
-                anyhow::Ok((latency, errors))
-            })
-        })
-        .collect();
-    collect(workers, start).await
-}
-
-/// A load worker: its latencies and how many of its requests failed.
-type Worker = tokio::task::JoinHandle<anyhow::Result<(hdrhistogram::Histogram<u64>, u64)>>;
-
-async fn collect(workers: Vec<Worker>, start: Instant) -> anyhow::Result<Run> {
-    let mut run = Run {
-        latency: histogram(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    for worker in workers {
-        let (latency, errors) = worker.await??;
-        run.latency.add(latency).ok();
-        run.errors += errors;
-    }
-    run.elapsed = start.elapsed();
-    Ok(run)
+            matches!(read, Ok(Some(_)))
+        }
+    })
+    .await
 }
 
 /// A pool of `connections` connections to `url`, like the services' (statement timeout, search

@@ -259,12 +259,37 @@ pub async fn read_loop(
     duration: Duration,
 ) -> anyhow::Result<Run> {
     let http = client(connections);
+    let base: Arc<str> = query_url.into();
+    random_reads(orders, connections, duration, move |id| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            match http.get(format!("{base}/orders/{id}")).send().await {
+                Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    })
+    .await
+}
+
+/// `connections` workers calling `read` on random ids of `orders` back to back for `duration`;
+/// `read` says whether the read succeeded (only successes are timed).
+pub async fn random_reads<F, Fut>(
+    orders: &[Uuid],
+    connections: usize,
+    duration: Duration,
+    read: F,
+) -> anyhow::Result<Run>
+where
+    F: Fn(Uuid) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let orders: Arc<[Uuid]> = orders.into();
     let start = Instant::now();
     let deadline = start + duration;
     let workers: Vec<_> = (0..connections)
         .map(|worker| {
-            let (http, orders, base) = (http.clone(), orders.clone(), query_url.to_owned());
+            let (orders, read) = (orders.clone(), read.clone());
             tokio::spawn(async move {
                 let (mut latency, mut errors) = (histogram(), 0u64);
                 // A cheap, fixed-seed walk over the ids: every worker reads other orders.
@@ -275,25 +300,31 @@ pub async fn read_loop(
                         .wrapping_add(1442695040888963407);
                     let id = orders[(i >> 33) % orders.len()];
                     let sent = Instant::now();
-                    match http.get(format!("{base}/orders/{id}")).send().await {
-                        Ok(r) if r.status() == 200 => {
-                            let _ = r.bytes().await;
-                            latency.record(sent.elapsed().as_micros() as u64).ok();
-                        }
-                        _ => errors += 1,
+                    if read(id).await {
+                        latency.record(sent.elapsed().as_micros() as u64).ok();
+                    } else {
+                        errors += 1;
                     }
                 }
-                (latency, errors)
+                anyhow::Ok((latency, errors))
             })
         })
         .collect();
+    collect(workers, start).await
+}
+
+/// A load worker: its latencies and how many of its requests failed.
+pub type Worker = tokio::task::JoinHandle<anyhow::Result<(Histogram<u64>, u64)>>;
+
+/// Adds up the workers' results into one run that started at `start`.
+pub async fn collect(workers: Vec<Worker>, start: Instant) -> anyhow::Result<Run> {
     let mut run = Run {
         latency: histogram(),
         errors: 0,
         elapsed: Duration::ZERO,
     };
     for worker in workers {
-        let (latency, errors) = worker.await?;
+        let (latency, errors) = worker.await??;
         run.latency.add(latency).ok();
         run.errors += errors;
     }

@@ -501,6 +501,8 @@ pub async fn authenticate(
         return next.run(request).await;
     }
     let (caller, client) = match &gate.settings.mode {
+        // The peer address is only worth formatting when there is a limit to key by it.
+        Mode::Disabled if gate.settings.rate_limit.is_none() => (Caller::Admin, String::new()),
         Mode::Disabled => {
             let peer = request
                 .extensions()

@@ -257,7 +257,11 @@ async fn limit_head(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let size = request.uri().to_string().len()
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |t| t.as_str().len());
+    let size = target
         + request
             .headers()
             .iter()

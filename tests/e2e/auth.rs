@@ -138,69 +138,25 @@ async fn customers_command_only_their_own_customer_and_orders() {
             .next(),
         Some("already-registered")
     );
-    // Shipping and delivery are the back office's.
+    // Shipping and delivery are the back office's; creating needs a token.
     let ship = json!({ "carrier": "DHL", "tracking_number": "JD0001" });
-    let confirmed = bob.order;
-    assert_eq!(
-        call(
-            &bob.http,
-            Method::POST,
-            url(&format!("/orders/{confirmed}/ship")),
-            Some(&ship)
-        )
-        .await,
-        403
+    let order = bob.order;
+    let (ship_path, deliver_path) = (
+        format!("/orders/{order}/ship"),
+        format!("/orders/{order}/deliver"),
     );
-    assert_eq!(
-        call(
-            &app.http,
-            Method::POST,
-            url(&format!("/orders/{confirmed}/ship")),
-            Some(&ship)
-        )
-        .await,
-        200
-    );
-    assert_eq!(
-        call(
-            &bob.http,
-            Method::POST,
-            url(&format!("/orders/{confirmed}/deliver")),
-            None
-        )
-        .await,
-        403
-    );
-    assert_eq!(
-        call(
-            &app.http,
-            Method::POST,
-            url(&format!("/orders/{confirmed}/deliver")),
-            None
-        )
-        .await,
-        200
-    );
-    assert_eq!(
-        call(
-            &anonymous,
-            Method::POST,
-            url("/customers"),
-            Some(&json!({}))
-        )
-        .await,
-        401
-    );
-    assert_eq!(
-        call(
-            &anonymous,
-            Method::POST,
-            url("/orders"),
-            Some(&order_body(bob.id))
-        )
-        .await,
-        401
-    );
+    let steps: [(&Client, &str, Option<Value>, u16); 6] = [
+        (&bob.http, ship_path.as_str(), Some(ship.clone()), 403),
+        (&app.http, ship_path.as_str(), Some(ship), 200),
+        (&bob.http, deliver_path.as_str(), None, 403),
+        (&app.http, deliver_path.as_str(), None, 200),
+        (&anonymous, "/customers", Some(json!({})), 401),
+        (&anonymous, "/orders", Some(order_body(bob.id)), 401),
+    ];
+    for (client, path, body, expected) in steps {
+        let status = call(client, Method::POST, url(path), body.as_ref()).await;
+        assert_eq!(status, expected, "POST {path}");
+    }
     // Alice's cancel of her own order works; Bob's idempotency keys are not Alice's.
     let key = Uuid::now_v7().to_string();
     for who in [&alice, &bob] {
