@@ -106,7 +106,7 @@ pub fn description(database_url: &str) -> Vec<(String, String)> {
         (
             "broker".into(),
             format!(
-                "{} with memory storage (acks=all, idempotent producer)",
+                "{} with memory storage (acks=all, one request in flight)",
                 output("tansu", &["--version"])
             ),
         ),

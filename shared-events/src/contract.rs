@@ -186,7 +186,7 @@ pub fn asyncapi() -> Value {
             "publishEvents": {
                 "action": "send",
                 "channel": { "$ref": "#/channels/orderEvents" },
-                "summary": "The command service's relay publishes every committed event (idempotent producer, acks=all).",
+                "summary": "The command service's relay publishes every committed event (acks=all, at least once: consumers drop duplicates by aggregate version).",
                 "messages": message_refs.clone()
             },
             "projectEvents": {

@@ -159,10 +159,11 @@ impl Relay {
 
     /// Runs until `shutdown`: waits to become the active relay, then publishes. Any failure
     /// (database or broker) gives up leadership, waits and starts over with a fresh producer;
-    /// it never ends the task. The fresh producer gets a new producer id: a broker that lost
-    /// the old one's state (a failover, a restarted broker without it) would otherwise refuse
-    /// every further send of the old one. Events of a failed batch stay in the outbox, so a
-    /// send the old producer got through is at most duplicated, and consumers drop duplicates.
+    /// it never ends the task. The fresh producer starts with an empty queue and fresh broker
+    /// connections: the old one would otherwise go on retrying what it still held, interleaved
+    /// with the next round's sends of the same events. Events of a failed batch stay in the
+    /// outbox, so a send the old producer got through is at most duplicated, and consumers
+    /// drop duplicates.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
@@ -248,7 +249,10 @@ impl Relay {
         // The lock lives as long as this session. If the leader's host vanishes without closing
         // its socket, PostgreSQL would hold the lock until the OS keepalive gives up (hours by
         // default); probing the idle connection every few seconds frees it within ~20 s.
-        sqlx::Executor::execute(&mut conn, "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
+        //
+        // Its commits (outbox deletes) need not wait for the WAL flush: a delete lost in a crash of
+        // the server only republishes those events, and consumers drop the duplicates.
+        sqlx::Executor::execute(&mut conn, "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; SET synchronous_commit = off")
             .await
             .context("set keepalives on the leader connection")?;
         let mut announced = false;
