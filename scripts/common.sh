@@ -45,6 +45,22 @@ ensure_tansu() {
   fi
 }
 
+# ensure_venv DIR REQUIREMENTS: a virtualenv at DIR with exactly the pinned REQUIREMENTS (a pip
+# freeze), rebuilt only when that file changes.
+ensure_venv() {
+  local venv="$1" requirements="$2" pins
+  pins="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  [ "$(cat "$venv/.pins" 2>/dev/null)" = "$pins" ] && return
+  python3 -c 'import ensurepip' 2>/dev/null || {
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+  }
+  say "installing ${requirements#"$ROOT"/} into ${venv#"$ROOT"/}"
+  python3 -m venv --clear "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
+  echo "$pins" >"$venv/.pins"
+}
+
 # Sets PG_SERVER_URL to a reachable server: $DATABASE_URL, else 127.0.0.1:5432, else a private
 # cluster started from the machine's PostgreSQL binaries under $STATE/pg.
 ensure_postgres() {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -28,8 +29,13 @@ const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
 /// How long the views may take to catch up once the commands are done (a broker that failed
 /// under the run serves the backlog slowly).
 const SETTLE_DEADLINE: Duration = Duration::from_secs(900);
-/// How long the views may make no progress before the broker is taken for failed.
-const BROKER_STALL: Duration = Duration::from_secs(90);
+/// How often the broker's liveness is probed, and how many probes in a row may fail before it
+/// is taken for failed and restarted (see [`watch_broker`]).
+const BROKER_PROBE: Duration = Duration::from_secs(2);
+const BROKER_PROBE_FAILURES: u32 = 3;
+/// How long the query service may consume nothing while it lags before the broker's consumer
+/// group is taken for stuck (several session timeouts: rebalances after a kill end well before).
+const GROUP_STALL: Duration = Duration::from_secs(40);
 /// Poison messages injected onto the topic; each must end up as exactly one dead letter.
 const POISON: [&[u8]; 2] = [
     b"\xff\xfe not JSON at all",
@@ -61,6 +67,7 @@ struct Tally {
     orders: AtomicU64,
     faults: [AtomicU64; 4],
     broker_repairs: AtomicU64,
+    group_repairs: AtomicU64,
 }
 
 const FAULTS: [&str; 4] = [
@@ -285,7 +292,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let started = Instant::now();
 
     let stop_faults = Arc::new(AtomicBool::new(false));
+    let stop_watch = Arc::new(AtomicBool::new(false));
     let stack = Arc::new(Mutex::new(stack));
+    let watch = tokio::spawn(watch_broker(
+        stack.clone(),
+        env.clone(),
+        (http.clone(), query_url.clone()),
+        tally.clone(),
+        stop_watch.clone(),
+    ));
     let faults = tokio::spawn(inject_faults(
         stack.clone(),
         env.clone(),
@@ -321,7 +336,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     faults.await??;
     let driving = started.elapsed();
 
-    let verdict = settle(&env, &http, &query_url, &stack, &tally).await;
+    let verdict = settle(&env, &http, &query_url).await;
+    stop_watch.store(true, Ordering::SeqCst);
+    watch.await??;
     let mut stack = Arc::try_unwrap(stack)
         .map_err(|_| anyhow::anyhow!("stack still shared"))?
         .into_inner();
@@ -348,8 +365,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         println!("| faults: {name} | {} |", count(fault));
     }
     println!(
-        "| broker restarts after the broker itself failed | {} |",
+        "| broker restarts: liveness probe failed | {} |",
         count(&tally.broker_repairs)
+    );
+    println!(
+        "| broker restarts: consumer group stuck | {} |",
+        count(&tally.group_repairs)
     );
     println!("| poison messages injected | {} |", POISON.len());
     println!("| driving time | {:.0} s |", driving.as_secs_f64());
@@ -642,16 +663,10 @@ async fn inject_poison(env: &Env) -> anyhow::Result<()> {
 
 /// Waits until the outbox is empty and the views agree with the event log (at most
 /// [`SETTLE_DEADLINE`]), and returns the last verification.
-///
-/// Tansu's SQLite storage can fail on its own under this treatment (its storage task panics,
-/// after which it refuses every request while still accepting connections). When nothing was
-/// got better for [`BROKER_STALL`], the broker is restarted, as an operator would, and counted.
 async fn settle(
     env: &Env,
     http: &reqwest::Client,
     query_url: &str,
-    stack: &Mutex<Stack>,
-    tally: &Tally,
 ) -> anyhow::Result<query_service::verify::Report> {
     let command_db = sqlx::PgPool::connect(&env.command_db)
         .await
@@ -660,24 +675,10 @@ async fn settle(
         .await
         .context("query database")?;
     let started = Instant::now();
-    // The fewest problems seen so far, and when that was.
-    let mut progress = (i64::MAX, Instant::now());
     loop {
         let report =
             query_service::verify::verify(&command_db, &query_db, POISON.len() as u64).await;
-        let lag = projection_lag(http, query_url).await;
-        if let Ok(report) = &report {
-            let problems = i64::try_from(report.problems()).unwrap_or(i64::MAX);
-            if problems < progress.0 {
-                progress = (problems, Instant::now());
-            } else if problems > 0 && progress.1.elapsed() > BROKER_STALL {
-                let mut stack = stack.lock().await;
-                stack.broker.terminate().await;
-                stack.broker.start()?;
-                tally.broker_repairs.fetch_add(1, Ordering::SeqCst);
-                progress.1 = Instant::now();
-            }
-        }
+        let lag = consumption(http, query_url).await.and_then(|(_, lag)| lag);
         match report {
             Ok(report)
                 if report.problems() == 0
@@ -693,8 +694,84 @@ async fn settle(
     }
 }
 
-/// The query service's total lag in events over all partitions, when it answers.
-async fn projection_lag(http: &reqwest::Client, query_url: &str) -> Option<i64> {
+/// Watches the broker as its operator would, and restarts it (kill, start, count) when
+///
+/// - its liveness probe fails: a metadata request for the topic every [`BROKER_PROBE`] fails
+///   [`BROKER_PROBE_FAILURES`] times in a row (as Kubernetes would restart a broker pod), or
+/// - its consumer group is stuck: the query service lags but has applied nothing for
+///   [`GROUP_STALL`] (what a lag alert would page someone for).
+///
+/// Runs until `stop`. Tansu 0.6.0's SQLite storage needs both. Its storage task ends for good
+/// when it cannot hand an answer to a client that went away (a killed service, a timed-out
+/// request: the `?` in tansu-storage's `ChannelRequestService::serve`); from then on the broker
+/// accepts connections but fails every request. And after such failures its group coordinator
+/// can keep partitions assigned to a member that was killed, so nobody consumes them. A
+/// restart cures both; the data is in the SQLite file.
+async fn watch_broker(
+    stack: Arc<Mutex<Stack>>,
+    env: Env,
+    (http, query_url): (reqwest::Client, String),
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let probe: Arc<BaseConsumer> = Arc::new(
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &env.brokers)
+            .set("log_level", "0")
+            .create()
+            .context("broker probe")?,
+    );
+    let alive = || {
+        let (probe, topic) = (probe.clone(), env.topic.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                probe
+                    .fetch_metadata(Some(&topic), BROKER_PROBE)
+                    .is_ok_and(|m| m.topics().iter().all(|t| t.error().is_none()))
+            })
+            .await
+            .unwrap_or(false)
+        }
+    };
+    let mut failures = 0;
+    // The query service's applied offsets (summed) when they last moved, and since when.
+    let mut applied = (-1, Instant::now());
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(BROKER_PROBE).await;
+        failures = if alive().await { 0 } else { failures + 1 };
+        let stuck = match consumption(&http, &query_url).await {
+            Some((offsets, lag)) if offsets != applied.0 || lag == Some(0) => {
+                applied = (offsets, Instant::now());
+                false
+            }
+            Some(_) => applied.1.elapsed() > GROUP_STALL,
+            // No answer (the service is down or starting) is neither progress nor a stall.
+            None => false,
+        };
+        if failures < BROKER_PROBE_FAILURES && !stuck {
+            continue;
+        }
+        // The fault injector may be restarting the broker right now: decide under its lock.
+        let mut stack = stack.lock().await;
+        let repair = if !alive().await {
+            &tally.broker_repairs
+        } else if stuck {
+            &tally.group_repairs
+        } else {
+            continue;
+        };
+        stack.broker.kill().await;
+        stack.broker.start()?;
+        repair.fetch_add(1, Ordering::SeqCst);
+        failures = 0;
+        applied.1 = Instant::now();
+    }
+    Ok(())
+}
+
+/// The query service's applied offsets summed over all partitions, and its total lag in events
+/// (unknown until it heard the partitions' high watermarks), when it answers.
+async fn consumption(http: &reqwest::Client, query_url: &str) -> Option<(i64, Option<i64>)> {
     let body: Value = http
         .get(format!("{query_url}/admin/projections"))
         .send()
@@ -703,5 +780,10 @@ async fn projection_lag(http: &reqwest::Client, query_url: &str) -> Option<i64> 
         .json()
         .await
         .ok()?;
-    body["total_lag_events"].as_i64()
+    let partitions = body["partitions"].as_array()?;
+    let offsets = partitions
+        .iter()
+        .map(|p| p["committed_offset"].as_i64().unwrap_or(0))
+        .sum();
+    Some((offsets, body["total_lag_events"].as_i64()))
 }

@@ -116,6 +116,12 @@ impl Progress {
             .collect()
     }
 
+    /// The last high watermark librdkafka's statistics reported for each partition this
+    /// replica consumed.
+    pub fn high_watermarks(&self) -> HashMap<i32, i64> {
+        self.state().highs.clone()
+    }
+
     /// The partitions currently assigned to this replica.
     pub fn assigned(&self) -> Vec<i32> {
         self.state().assigned.clone()

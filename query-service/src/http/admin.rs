@@ -217,7 +217,10 @@ pub async fn projections(State(state): State<AppState>) -> Result<Response, Prob
         .await
         .map_err(|e| internal(format!("{e:#}")))?;
     drop(conn);
-    let watermarks = watermarks(&state).await;
+    // The broker's answer, else the last watermark the consumer's own fetches reported (a
+    // broker slow to list offsets should not blank out the lag).
+    let mut watermarks = state.progress.high_watermarks();
+    watermarks.extend(watermarks_now(&state).await);
     let assigned = state.progress.assigned();
     let mut partitions: Vec<i32> = recorded
         .iter()
@@ -272,7 +275,7 @@ pub async fn projections(State(state): State<AppState>) -> Result<Response, Prob
 }
 
 /// The high watermark of every partition of the topic; empty when the broker does not answer.
-pub async fn watermarks(state: &AppState) -> HashMap<i32, i64> {
+pub async fn watermarks_now(state: &AppState) -> HashMap<i32, i64> {
     let consumer = state.consumer.clone();
     let topic = state.topic.clone();
     tokio::task::spawn_blocking(move || {
