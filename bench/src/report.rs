@@ -193,6 +193,10 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
 
     let best = service.iter().map(|p| p.rate).fold(0.0, f64::max);
     let rate = (best / 2.0).round();
+    // The sweep's last level may leave a backlog in the outbox; the visibility run starts
+    // from an empty pipeline, so it measures its own rate and not the sweep's remains.
+    bar.set_message("waiting for the relay and the projector to catch up with the sweep");
+    settle(target, query_url).await?;
     bar.set_message(format!("201 → visible at {rate:.0} orders/s (open loop)"));
     let lag_before = crate::relay_lag(target).await?;
     let (run, visible) = load::open_loop(
