@@ -701,12 +701,12 @@ async fn settle(
 /// - its consumer group is stuck: the query service lags but has applied nothing for
 ///   [`GROUP_STALL`] (what a lag alert would page someone for).
 ///
-/// Runs until `stop`. Tansu 0.6.0's SQLite storage needs both. Its storage task ends for good
-/// when it cannot hand an answer to a client that went away (a killed service, a timed-out
-/// request: the `?` in tansu-storage's `ChannelRequestService::serve`); from then on the broker
-/// accepts connections but fails every request. And after such failures its group coordinator
-/// can keep partitions assigned to a member that was killed, so nobody consumes them. A
-/// restart cures both; the data is in the SQLite file.
+/// Runs until `stop`. Tansu 0.6.0 needs it: its group coordinator can keep partitions assigned
+/// to a member that was killed, so nobody consumes them (6 restarts in the long run on S3
+/// storage); and its SQLite storage task ends for good when it cannot hand an answer to a
+/// client that went away (the `?` in tansu-storage's `ChannelRequestService::serve`), after
+/// which the broker accepts connections but fails every request. A restart cures both; the
+/// data stays in the broker's storage.
 async fn watch_broker(
     stack: Arc<Mutex<Stack>>,
     env: Env,
