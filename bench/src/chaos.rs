@@ -26,9 +26,6 @@ use uuid::Uuid;
 
 /// How long one command may keep failing before the run gives up on it.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
-/// How long the views may take to catch up once the commands are done (a broker that failed
-/// under the run serves the backlog slowly).
-const SETTLE_DEADLINE: Duration = Duration::from_secs(900);
 /// How often the broker's liveness is probed, and how many probes in a row may fail before it
 /// is taken for failed and restarted (see [`watch_broker`]).
 const BROKER_PROBE: Duration = Duration::from_secs(2);
@@ -53,6 +50,9 @@ pub struct Settings {
     pub rate: f64,
     /// Seed of every random choice (printed, so a run can be repeated).
     pub seed: u64,
+    /// How long the views may take to equal the event log once the commands are done (a broker
+    /// that failed under the run serves the backlog slowly); the run fails after that.
+    pub settle: Duration,
 }
 
 /// Counts of what happened.
@@ -336,7 +336,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     faults.await??;
     let driving = started.elapsed();
 
-    let verdict = settle(&env, &http, &query_url).await;
+    let verdict = settle(&env, &http, &query_url, settings.settle).await;
     stop_watch.store(true, Ordering::SeqCst);
     watch.await??;
     let mut stack = Arc::try_unwrap(stack)
@@ -369,7 +369,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         count(&tally.broker_repairs)
     );
     println!(
-        "| broker restarts: consumer group stuck | {} |",
+        "| broker and query service restarts: consumer group stuck | {} |",
         count(&tally.group_repairs)
     );
     println!("| poison messages injected | {} |", POISON.len());
@@ -661,12 +661,13 @@ async fn inject_poison(env: &Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits until the outbox is empty and the views agree with the event log (at most
-/// [`SETTLE_DEADLINE`]), and returns the last verification.
+/// Waits until the outbox is empty and the views agree with the event log (at most `deadline`),
+/// and returns the last verification.
 async fn settle(
     env: &Env,
     http: &reqwest::Client,
     query_url: &str,
+    deadline: Duration,
 ) -> anyhow::Result<query_service::verify::Report> {
     let command_db = sqlx::PgPool::connect(&env.command_db)
         .await
@@ -687,26 +688,30 @@ async fn settle(
             {
                 return Ok(report);
             }
-            Ok(report) if started.elapsed() > SETTLE_DEADLINE => return Ok(report),
-            Err(error) if started.elapsed() > SETTLE_DEADLINE => return Err(error),
+            Ok(report) if started.elapsed() > deadline => return Ok(report),
+            Err(error) if started.elapsed() > deadline => return Err(error),
             _ => tokio::time::sleep(Duration::from_secs(2)).await,
         }
     }
 }
 
-/// Watches the broker as its operator would, and restarts it (kill, start, count) when
+/// Watches the broker as its operator would, and restarts (counting each time)
 ///
-/// - its liveness probe fails: a metadata request for the topic every [`BROKER_PROBE`] fails
-///   [`BROKER_PROBE_FAILURES`] times in a row (as Kubernetes would restart a broker pod), or
-/// - its consumer group is stuck: the query service lags but has applied nothing for
-///   [`GROUP_STALL`] (what a lag alert would page someone for).
+/// - the broker when its liveness probe fails: a metadata request for the topic every
+///   [`BROKER_PROBE`] fails [`BROKER_PROBE_FAILURES`] times in a row (as Kubernetes would
+///   restart a broker pod), and
+/// - the broker and then the query service when the consumer group is stuck: the query service
+///   lags but has applied nothing for [`GROUP_STALL`] (what a lag alert would page someone
+///   for). The query service stops gracefully, so it leaves the group and its successor joins
+///   a fresh one.
 ///
 /// Runs until `stop`. Tansu 0.6.0 needs it: its group coordinator can keep partitions assigned
-/// to a member that was killed, so nobody consumes them (6 restarts in the long run on S3
-/// storage); and its SQLite storage task ends for good when it cannot hand an answer to a
-/// client that went away (the `?` in tansu-storage's `ChannelRequestService::serve`), after
-/// which the broker accepts connections but fails every request. A restart cures both; the
-/// data stays in the broker's storage.
+/// to a member that was killed, so nobody consumes them; it can also form a generation whose
+/// only member got an empty assignment, which it keeps (in its S3 storage) across broker
+/// restarts until that member leaves. Its SQLite storage task ends for good when it cannot
+/// hand an answer to a client that went away (the `?` in tansu-storage's
+/// `ChannelRequestService::serve`), after which the broker accepts connections but fails every
+/// request. These restarts cure all three; the data stays in the broker's storage.
 async fn watch_broker(
     stack: Arc<Mutex<Stack>>,
     env: Env,
@@ -762,6 +767,11 @@ async fn watch_broker(
         };
         stack.broker.kill().await;
         stack.broker.start()?;
+        if stuck {
+            stack.query.terminate().await;
+            stack.query.start()?;
+            stack.query.wait_until_live(&http).await?;
+        }
         repair.fetch_add(1, Ordering::SeqCst);
         failures = 0;
         applied.1 = Instant::now();

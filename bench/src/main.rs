@@ -6,9 +6,10 @@
 //! bench relay [--rate 500] [--seconds 10]
 //!     open loop at a fixed rate; a Kafka consumer measures each event's time from the command's
 //!     commit to its arrival at a consumer (an upper bound of commit → broker)
-//! bench chaos [--orders 5000] [--rate 20] [--workers 16] [--seed N]
+//! bench chaos [--orders 5000] [--rate 20] [--workers 16] [--seed N] [--settle-seconds 900]
 //!     the fault-tolerance run of `scripts/chaos` (see chaos.rs): commands under process kills,
-//!     broker and PostgreSQL restarts, then the views must equal the event log
+//!     broker and PostgreSQL restarts, then the views must equal the event log within
+//!     --settle-seconds
 //! bench enqueue [--events 100000] / bench caught-up [--events 100000]
 //!     the two halves of `scripts/bench catchup`: fill the topic while the query service is
 //!     stopped; then time the restarted service until its lag is 0
@@ -213,6 +214,7 @@ async fn main() -> anyhow::Result<()> {
                     .map_or(Ok(20.0), |s| s.parse())
                     .context("--rate")?,
                 seed,
+                settle: Duration::from_secs(number("--settle-seconds", 900)?),
             })
             .await?;
         }

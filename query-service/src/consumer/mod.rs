@@ -116,9 +116,11 @@ impl Projector {
             self.progress.clone(),
             shutdown.clone(),
         ));
+        let mut waiting = std::time::Instant::now();
         while let Next::Batch(batch) = next_batch(&*consumer, &self.settings, &shutdown, None).await
         {
             let started = std::time::Instant::now();
+            let waited = started - waiting;
             let span = tracing::info_span!(
                 "batch",
                 messages = batch.len(),
@@ -132,7 +134,13 @@ impl Projector {
                 break;
             };
             summary.record(started.elapsed(), batch.len());
-            tracing::debug!(messages = batch.len(), ?summary, "applied batch");
+            tracing::debug!(
+                messages = batch.len(),
+                ?summary,
+                waited_ms = waited.as_millis() as u64,
+                applied_ms = started.elapsed().as_millis() as u64,
+                "applied batch"
+            );
             let next = projections::next_offsets(&batch);
             let mut counts: HashMap<i32, usize> = HashMap::new();
             for message in &batch {
@@ -140,6 +148,7 @@ impl Projector {
             }
             self.progress.applied(&next, &counts);
             commit(&consumer, &self.topic, &next);
+            waiting = std::time::Instant::now();
         }
         refresher.abort();
         tracing::info!("consumer stopped");
