@@ -124,6 +124,7 @@ pub async fn pool(url: &str, connections: usize) -> anyhow::Result<PgPool> {
     let settings = platform::db::DbSettings {
         url: url.parse().map_err(|e: String| anyhow::anyhow!(e))?,
         max_connections: u32::try_from(connections).unwrap_or(64),
+        min_connections: u32::try_from(connections).unwrap_or(64),
         statement_timeout: Duration::from_secs(10),
         acquire_timeout: Duration::from_secs(30),
         search_path: None,

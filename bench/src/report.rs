@@ -155,6 +155,9 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
             &limits::create_order_transactions(&pool, &customers, connections, STEP).await?,
         ));
     }
+    // Its 64 connections and the services' fixed-size pools would exceed PostgreSQL's default
+    // max_connections (100).
+    pool.close().await;
     bar.set_message("waiting for the relay and the projector to catch up with the transactions");
     settle(target, query_url).await?;
     let pids = [
@@ -281,6 +284,7 @@ pub async fn measure_queries(query_url: &str, dir: &Path) -> anyhow::Result<()> 
             &limits::primary_key_reads(&pool, &orders, connections, STEP).await?,
         ));
     }
+    pool.close().await;
     let mut service = Vec::new();
     for connections in LEVELS {
         bar.set_message(format!("GET /orders/{{id}}, {connections} connections"));

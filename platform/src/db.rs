@@ -20,6 +20,10 @@ pub struct DbSettings {
     pub url: DatabaseUrl,
     /// Upper bound of the connection pool.
     pub max_connections: u32,
+    /// Connections the pool opens at start and keeps open (at most `max_connections`). Opening
+    /// one costs a TLS handshake and session set-up; a pool that grows under load does that
+    /// work in the middle of requests, on the threads that serve them.
+    pub min_connections: u32,
     /// Longest any single statement may run before PostgreSQL cancels it.
     pub statement_timeout: Duration,
     /// Longest a request waits for a free pooled connection.
@@ -29,16 +33,18 @@ pub struct DbSettings {
 }
 
 impl DbSettings {
-    /// Reads `{prefix}DATABASE_URL`, `DB_MAX_CONNECTIONS`, `DB_STATEMENT_TIMEOUT_MS` and
-    /// `DB_ACQUIRE_TIMEOUT_MS`.
+    /// Reads `{prefix}DATABASE_URL`, `DB_MAX_CONNECTIONS`, `DB_MIN_CONNECTIONS` (default: the
+    /// maximum, a fixed-size pool), `DB_STATEMENT_TIMEOUT_MS` and `DB_ACQUIRE_TIMEOUT_MS`.
     pub fn from_env(url_var: &str, default_url: &str) -> Result<Self, ConfigError> {
         let default_url: DatabaseUrl = default_url.parse().map_err(|reason| ConfigError {
             name: url_var.to_owned(),
             reason,
         })?;
+        let max_connections = config::var("DB_MAX_CONNECTIONS", 16)?;
         Ok(DbSettings {
             url: config::var(url_var, default_url)?,
-            max_connections: config::var("DB_MAX_CONNECTIONS", 16)?,
+            max_connections,
+            min_connections: config::var("DB_MIN_CONNECTIONS", max_connections)?,
             statement_timeout: Duration::from_millis(config::var(
                 "DB_STATEMENT_TIMEOUT_MS",
                 5_000,
@@ -97,10 +103,12 @@ async fn try_connect_and_migrate(
     Ok(pool)
 }
 
-/// Opens a pool on an existing, migrated database.
+/// Opens a pool on an existing, migrated database; it opens its minimum of connections in the
+/// background.
 pub async fn connect(settings: &DbSettings) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
+        .min_connections(settings.min_connections.min(settings.max_connections))
         .acquire_timeout(settings.acquire_timeout)
         .connect_with(settings.connect_options()?)
         .await

@@ -547,6 +547,7 @@ fn db_settings(names: &Names, database: &str) -> DbSettings {
     DbSettings {
         url: names.server.with_database(database),
         max_connections: 5,
+        min_connections: 5,
         statement_timeout: Duration::from_secs(10),
         acquire_timeout: Duration::from_secs(10),
         search_path: None,
