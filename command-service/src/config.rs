@@ -30,8 +30,9 @@ pub struct Config {
     pub producer_linger: Duration,
     /// How long idempotency keys are remembered (`IDEMPOTENCY_TTL_SECS`, default 86400).
     pub idempotency_ttl: Duration,
-    /// Relay batch size (`RELAY_BATCH_SIZE`, default 500) and fallback poll
-    /// (`RELAY_POLL_INTERVAL_MS`, default 500).
+    /// Relay batch size (`RELAY_BATCH_SIZE`, default 500), fallback poll
+    /// (`RELAY_POLL_INTERVAL_MS`, default 500) and outbox vacuum (`RELAY_VACUUM_EVERY`
+    /// published events, default 10000; 0 leaves it to autovacuum).
     pub relay: RelaySettings,
 }
 
@@ -53,6 +54,7 @@ impl Config {
             relay: RelaySettings {
                 batch_size: config::var("RELAY_BATCH_SIZE", 500)?,
                 poll_interval: Duration::from_millis(config::var("RELAY_POLL_INTERVAL_MS", 500)?),
+                vacuum_every: config::var("RELAY_VACUUM_EVERY", 10_000)?,
             },
         })
     }

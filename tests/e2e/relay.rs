@@ -1,7 +1,7 @@
 //! The relay publishes every committed event, whatever order transactions commit in.
 
 use command_service::store::event_log;
-use e2e::{TestApp, order_placed};
+use e2e::{TestApp, VACUUM_EVERY, order_placed, wait_for};
 use rdkafka::message::{Headers, Message};
 use uuid::Uuid;
 
@@ -136,4 +136,32 @@ async fn a_traceparent_becomes_the_correlation_id_and_travels_as_a_kafka_header(
         Some("4bf92f3577b34da6a3ce929d0e0e4736")
     );
     assert_eq!(envelope.causation_id.as_deref(), Some("req-7"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_vacuums_the_outbox_after_publishing_enough_events() {
+    let app = TestApp::spawn().await;
+    let vacuums = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox'",
+        )
+        .fetch_one(&app.command_db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        vacuums().await,
+        0,
+        "this server's autovacuum got there first"
+    );
+    let customer = app.register_customer().await;
+    for _ in 0..VACUUM_EVERY {
+        app.place_order_for(customer).await;
+    }
+    app.wait_for_empty_outbox().await;
+    wait_for("a vacuum of the outbox", || async {
+        // Statistics are a snapshot per transaction; a fresh query sees new counts.
+        (vacuums().await > 0).then_some(())
+    })
+    .await;
 }

@@ -562,6 +562,9 @@ fn kafka(names: &Names, topic: &str) -> KafkaSettings {
     }
 }
 
+/// The test command services' relays vacuum the outbox after this many published events.
+pub const VACUUM_EVERY: u64 = 20;
+
 async fn start_command_service(names: &Names, topic: &str) -> Running {
     let config = command_service::Config {
         http_addr: ([127, 0, 0, 1], 0).into(),
@@ -575,6 +578,7 @@ async fn start_command_service(names: &Names, topic: &str) -> Running {
         relay: command_service::relay::RelaySettings {
             batch_size: 100,
             poll_interval: Duration::from_millis(200),
+            vacuum_every: VACUUM_EVERY,
         },
     };
     let shutdown = CancellationToken::new();
