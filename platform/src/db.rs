@@ -70,6 +70,21 @@ impl DbSettings {
     }
 }
 
+/// Whether `error` says the database could not be reached: no connection came free in time,
+/// the pool is closed, the connection failed, or the server is shutting down or restarting
+/// (SQLSTATE classes 08 and 57P). A caller answers those with 503, not 500.
+pub fn unreachable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) => true,
+            Some(sqlx::Error::Database(error)) => error
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            _ => false,
+        })
+}
+
 /// Waits until the server answers, creates the database when missing, opens the pool and
 /// migrates. Retries with backoff (logging each failure) until it succeeds or `shutdown` fires.
 pub async fn connect_and_migrate(
@@ -163,4 +178,20 @@ pub async fn is_reachable(pool: &PgPool) -> bool {
         tokio::time::timeout(Duration::from_secs(1), ping).await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unreachable;
+    use anyhow::Context;
+
+    #[test]
+    fn an_unreachable_database_is_told_apart_from_other_failures() {
+        let timed_out = Err::<(), _>(sqlx::Error::PoolTimedOut).context("read the order");
+        assert!(unreachable(&timed_out.unwrap_err()));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(unreachable(&sqlx::Error::Io(refused).into()));
+        assert!(!unreachable(&sqlx::Error::RowNotFound.into()));
+        assert!(!unreachable(&anyhow::anyhow!("no sqlx error at all")));
+    }
 }

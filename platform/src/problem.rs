@@ -97,6 +97,18 @@ impl Problem {
         .with_detail("The request could not be completed. It has been logged; retrying may help.")
     }
 
+    /// 503 for a dependency that cannot be reached now (the database): nothing was changed, and
+    /// the same request may succeed after `Retry-After` seconds.
+    pub fn unavailable() -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "A dependency is unavailable",
+        )
+        .with_detail("The database could not be reached; nothing was changed. Retry shortly.")
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    }
+
     /// Sets the human-readable detail.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.0.detail = Some(detail.into());

@@ -134,7 +134,7 @@ fn retry_problem(error: RetryError) -> Problem {
             "An earlier version must be applied first",
         )
         .with("needed_version", needed),
-        RetryError::Unexpected(error) => return internal(format!("{error:#}")),
+        RetryError::Unexpected(error) => return internal(error),
     };
     problem.with_detail(detail)
 }
@@ -215,7 +215,7 @@ pub async fn projections(State(state): State<AppState>) -> Result<Response, Prob
     let mut conn = state.pool.acquire().await.map_err(internal)?;
     let recorded = checkpoint::offsets(&mut conn, &state.topic)
         .await
-        .map_err(|e| internal(format!("{e:#}")))?;
+        .map_err(internal)?;
     drop(conn);
     // The broker's answer, else the last watermark the consumer's own fetches reported (a
     // broker slow to list offsets should not blank out the lag).
@@ -316,7 +316,7 @@ pub async fn rebuild(
                     "A rebuild is already running",
                 )
                 .with("rebuild_id", id),
-                Err(error) => internal(format!("{error:#}")),
+                Err(error) => internal(error),
             });
         }
     };

@@ -133,8 +133,13 @@ impl AppState {
     }
 }
 
-/// A 500 that logs its cause.
-pub fn internal(error: impl std::fmt::Display) -> Problem {
-    tracing::error!(%error, "query failed");
+/// A 503 when the database cannot be reached, otherwise a 500; logs the cause.
+pub fn internal(error: impl Into<anyhow::Error>) -> Problem {
+    let error = error.into();
+    if platform::db::unreachable(&error) {
+        tracing::warn!(error = format!("{error:#}"), "database unreachable");
+        return Problem::unavailable();
+    }
+    tracing::error!(error = format!("{error:#}"), "query failed");
     Problem::internal()
 }
