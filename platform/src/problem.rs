@@ -97,6 +97,19 @@ impl Problem {
         .with_detail("The request could not be completed. It has been logged; retrying may help.")
     }
 
+    /// The answer to a failure the caller did not cause, with its cause logged:
+    /// [`Problem::unavailable`] when the database cannot be reached
+    /// ([`crate::db::unreachable`]), else [`Problem::internal`].
+    pub fn unexpected(error: &anyhow::Error) -> Self {
+        if crate::db::unreachable(error) {
+            tracing::warn!(error = format!("{error:#}"), "database unreachable");
+            Problem::unavailable()
+        } else {
+            tracing::error!(error = format!("{error:#}"), "request failed");
+            Problem::internal()
+        }
+    }
+
     /// 503 for a dependency that cannot be reached now (the database): nothing was changed, and
     /// the same request may succeed after `Retry-After` seconds.
     pub fn unavailable() -> Self {

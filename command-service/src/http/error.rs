@@ -84,14 +84,7 @@ impl From<CommandError> for Problem {
                 "idempotency-key-reused",
                 "This Idempotency-Key was used with a different request",
             ),
-            CommandError::Unexpected(error) if platform::db::unreachable(&error) => {
-                tracing::warn!(error = format!("{error:#}"), "database unreachable");
-                return Problem::unavailable();
-            }
-            CommandError::Unexpected(error) => {
-                tracing::error!(error = format!("{error:#}"), "command failed");
-                return Problem::internal();
-            }
+            CommandError::Unexpected(error) => return Problem::unexpected(&error),
         };
         match problem.detail() {
             Some(_) => problem,

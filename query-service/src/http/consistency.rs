@@ -133,13 +133,7 @@ impl AppState {
     }
 }
 
-/// A 503 when the database cannot be reached, otherwise a 500; logs the cause.
+/// A 503 when the database cannot be reached, otherwise a 500 (see [`Problem::unexpected`]).
 pub fn internal(error: impl Into<anyhow::Error>) -> Problem {
-    let error = error.into();
-    if platform::db::unreachable(&error) {
-        tracing::warn!(error = format!("{error:#}"), "database unreachable");
-        return Problem::unavailable();
-    }
-    tracing::error!(error = format!("{error:#}"), "query failed");
-    Problem::internal()
+    Problem::unexpected(&error.into())
 }
