@@ -1,13 +1,18 @@
 # Shared set-up for scripts/stack and scripts/test: installs what is missing (pinned, idempotent)
-# and starts PostgreSQL and a Kafka-compatible broker when none is reachable.
+# and starts PostgreSQL and Apache Kafka when none is reachable.
 # Sourced, not run. Everything it starts is stopped by `stop_started` (the callers trap EXIT).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${STACK_STATE_DIR:-$ROOT/target/stack}"
-TANSU_VERSION="0.6.0"
+# One Apache Kafka release everywhere: here, scripts/kafka/pom.xml, docker-compose.yml and
+# deploy/k8s/overlays/local/kafka.yaml.
+APACHE_KAFKA_VERSION="4.1.1"
+# The broker's jars live outside the work tree, shared by every clone on the machine.
+BROKER_CACHE="${BROKER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orders-platform/kafka-$APACHE_KAFKA_VERSION}"
 mkdir -p "$STATE"
 STARTED_PIDS=()
 PRIVATE_PGDATA=""
+THROWAWAY_DIRS=()
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -31,18 +36,30 @@ ensure_packages() {
   command -v pg_isready >/dev/null || missing+=(postgresql-client)
   dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
   dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "installing Debian packages: ${missing[*]}"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-  fi
+  if [ ${#missing[@]} -gt 0 ]; then install_debian_packages "${missing[@]}"; fi
 }
 
-ensure_tansu() {
-  if [ "$(tansu --version 2>/dev/null)" != "tansu $TANSU_VERSION" ]; then
-    say "installing the Tansu broker $TANSU_VERSION (once; takes ~10 minutes on 2 cores)"
-    cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql
-  fi
+install_debian_packages() {
+  say "installing Debian packages: $*"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# The broker's jars: kafka_2.13 and its runtime dependencies, copied by Maven from Maven Central
+# into $BROKER_CACHE/libs once per pinned version (a no-op afterwards).
+ensure_kafka_install() {
+  local pom="$ROOT/scripts/kafka/pom.xml" pins
+  pins="$(cat "$pom" "$ROOT/scripts/kafka/log4j2.properties" | sha256sum | cut -d' ' -f1)"
+  [ "$(cat "$BROKER_CACHE/.pins" 2>/dev/null)" = "$pins" ] && return
+  command -v java >/dev/null || install_debian_packages openjdk-17-jre-headless
+  command -v mvn >/dev/null || install_debian_packages maven
+  say "fetching Apache Kafka $APACHE_KAFKA_VERSION with Maven into $BROKER_CACHE (once)"
+  rm -rf "$BROKER_CACHE" && mkdir -p "$BROKER_CACHE"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$BROKER_CACHE/libs" >"$BROKER_CACHE/maven.log" 2>&1 ||
+    { cat "$BROKER_CACHE/maven.log" >&2; echo "could not fetch Apache Kafka (log above)" >&2; exit 1; }
+  cp "$ROOT/scripts/kafka/log4j2.properties" "$BROKER_CACHE/"
+  echo "$pins" >"$BROKER_CACHE/.pins"
 }
 
 # ensure_venv DIR REQUIREMENTS: a virtualenv at DIR with exactly the pinned REQUIREMENTS (a pip
@@ -51,10 +68,7 @@ ensure_venv() {
   local venv="$1" requirements="$2" pins
   pins="$(sha256sum "$requirements" | cut -d' ' -f1)"
   [ "$(cat "$venv/.pins" 2>/dev/null)" = "$pins" ] && return
-  python3 -c 'import ensurepip' 2>/dev/null || {
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
-  }
+  python3 -c 'import ensurepip' 2>/dev/null || install_debian_packages python3-venv
   say "installing ${requirements#"$ROOT"/} into ${venv#"$ROOT"/}"
   python3 -m venv --clear "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$requirements"
@@ -73,8 +87,7 @@ ensure_postgres() {
   local bindir
   bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
   if [ -z "$bindir" ]; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+    install_debian_packages postgresql
     bindir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   fi
   local port="${PRIVATE_PG_PORT:-55432}" run=()
@@ -92,27 +105,91 @@ ensure_postgres() {
   PG_STOP=("${PG_CTL[@]}" -m fast stop)
 }
 
-# Sets BROKERS to a reachable Kafka bootstrap address: $KAFKA_BROKERS, else a Tansu broker
-# started here with the storage given as $1 (memory://tansu/ or sqlite://FILE).
+# kafka_answers HOST:PORT: true when a Kafka broker there answers a metadata request.
+kafka_answers() { python3 "$ROOT/scripts/kafka/metadata-probe.py" "$1"; }
+
+# Sets BROKERS to a reachable Kafka bootstrap address: $KAFKA_BROKERS when a broker there answers,
+# else a single-node Apache Kafka started here on 127.0.0.1:$BROKER_PORT (default: a free port).
+# With DIR its configuration, data and log live there and survive a restart (scripts/stack);
+# without, in a throw-away directory removed when the script ends (tests, benchmark).
 ensure_kafka() {
-  local storage="$1"
   if [ -n "${KAFKA_BROKERS:-}" ]; then
-    local first="${KAFKA_BROKERS%%,*}"
-    if tcp_open "${first%:*}" "${first##*:}"; then
+    if kafka_answers "${KAFKA_BROKERS%%,*}"; then
       BROKERS="$KAFKA_BROKERS"; say "Kafka: using $BROKERS"; return
     fi
-    say "no broker at $KAFKA_BROKERS; starting Tansu"
+    say "no broker answers at $KAFKA_BROKERS; starting Apache Kafka $APACHE_KAFKA_VERSION"
   fi
-  ensure_tansu
-  local port="${TANSU_PORT:-$(free_port)}"
-  ( cd "$STATE" && exec tansu broker --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine "$storage" ) \
-      >"$STATE/tansu.log" 2>&1 &
+  local dir="${1:-}"
+  if [ -z "$dir" ]; then
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/orders-kafka.XXXXXX")"
+    THROWAWAY_DIRS+=("$dir")
+  fi
+  ensure_kafka_install
+  kafka_configure "$dir" "${BROKER_PORT:-$(free_port)}" "${BROKER_CONTROLLER_PORT:-$(free_port)}"
+  "$dir/run-broker" &
   STARTED_PIDS+=($!)
-  for _ in $(seq 100); do tcp_open 127.0.0.1 "$port" && break; sleep 0.1; done
-  tcp_open 127.0.0.1 "$port" || { cat "$STATE/tansu.log" >&2; echo "Tansu did not start" >&2; exit 1; }
+  kafka_wait "$BROKERS" "$dir/broker.log"
+  say "Kafka: Apache Kafka $APACHE_KAFKA_VERSION on $BROKERS (data: $dir/data, log: $dir/broker.log)"
+}
+
+# kafka_configure DIR PORT CONTROLLER_PORT: a single-node KRaft broker in DIR: its
+# server.properties, storage in DIR/data (formatted unless it already is), and DIR/run-broker,
+# which runs it in the foreground (the chaos run restarts the broker with it). Sets BROKERS.
+kafka_configure() {
+  local dir="$1" port="$2" controller_port="$3" classpath="$BROKER_CACHE/libs/*"
+  mkdir -p "$dir/data"
+  # One node that is broker and controller, both listeners on loopback. The internal topics get
+  # one partition and one replica and the group coordinator no initial delay, so the node starts
+  # in seconds. The services create their topics (auto-creation is off, as in
+  # docker-compose.yml). Durability is Kafka's default: an acknowledged write is in the page
+  # cache and the OS flushes it (no log.flush.* settings), so a killed broker loses nothing.
+  cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+auto.create.topics.enable=false
+num.partitions=1
+offsets.topic.num.partitions=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    local cluster_id
+    cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    java -cp "$classpath" -Dlog4j2.configurationFile="$BROKER_CACHE/log4j2.properties" \
+      -Dkafka.log.file="$dir/broker.log" kafka.tools.StorageTool format \
+      -t "$cluster_id" -c "$dir/server.properties" >>"$dir/broker.log" 2>&1 ||
+      { tail -n 30 "$dir/broker.log" >&2; echo "formatting Kafka storage in $dir/data failed" >&2; exit 1; }
+  fi
+  # The JVM settings of Kafka's own kafka-server-start.sh, with a smaller heap for one node.
+  cat >"$dir/run-broker" <<EOF
+#!/usr/bin/env bash
+exec java -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \\
+  -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \\
+  -Dlog4j2.configurationFile="$BROKER_CACHE/log4j2.properties" -Dkafka.log.file="$dir/broker.log" \\
+  -cp "$classpath" kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1
+EOF
+  chmod +x "$dir/run-broker"
   BROKERS="127.0.0.1:$port"
-  say "Kafka: Tansu $TANSU_VERSION on $BROKERS ($storage)"
+}
+
+# kafka_wait HOST:PORT LOG: waits (up to 60 s) until the broker answers metadata; on failure
+# shows and names its log.
+kafka_wait() {
+  for _ in $(seq 300); do kafka_answers "$1" && return; sleep 0.2; done
+  tail -n 40 "$2" >&2
+  echo "Apache Kafka did not answer metadata at $1 within 60 s; its log: $2" >&2
+  exit 1
 }
 
 # Stops what was started, in list order (services before the broker), then the private cluster.
@@ -123,6 +200,8 @@ stop_started() {
     wait "$pid" 2>/dev/null || true
   done
   if [ -n "$PRIVATE_PGDATA" ]; then "${PG_STOP[@]}" >/dev/null 2>&1 || true; fi
+  local dir
+  for dir in "${THROWAWAY_DIRS[@]}"; do rm -rf "$dir"; done
 }
 
 # database_url NAME: the server URL with another database.

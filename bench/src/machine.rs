@@ -106,8 +106,11 @@ pub fn description(database_url: &str) -> Vec<(String, String)> {
         (
             "broker".into(),
             format!(
-                "{} with memory storage (acks=all, one request in flight)",
-                output("tansu", &["--version"])
+                "Apache Kafka {}, single-node KRaft, log on local disk flushed by the OS \
+                 (Kafka's default: no log.flush.* settings); relay producer idempotent, \
+                 acks=all, one replica",
+                std::env::var("APACHE_KAFKA_VERSION")
+                    .unwrap_or_else(|_| "(unknown version)".into())
             ),
         ),
         ("Rust".into(), output("rustc", &["--version"])),

@@ -7,8 +7,8 @@
 //!     open loop at a fixed rate; a Kafka consumer measures each event's time from the command's
 //!     commit to its arrival at a consumer (an upper bound of commit → broker)
 //! bench chaos [--orders 5000] [--rate 20] [--workers 16] [--seed N] [--settle-seconds 900]
-//!     the fault-tolerance run of `scripts/chaos` (see chaos.rs): commands under process kills,
-//!     broker and PostgreSQL restarts, then the views must equal the event log within
+//!     the fault-tolerance run of `scripts/chaos` (see chaos/): commands under replica kills,
+//!     broker kills and PostgreSQL restarts, then the views must equal the event log within
 //!     --settle-seconds
 //! bench enqueue [--events 100000] / bench caught-up [--events 100000]
 //!     the two halves of `scripts/bench catchup`: fill the topic while the query service is

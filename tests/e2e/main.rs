@@ -10,6 +10,7 @@ mod concurrency;
 mod contracts;
 mod customers;
 mod dead_letters;
+mod failover;
 mod health;
 mod idempotency;
 mod lifecycle;

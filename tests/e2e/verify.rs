@@ -25,26 +25,6 @@ fn counts(view: &ViewReport) -> (u64, u64, u64) {
     (view.missing, view.unexpected, view.mismatched_fields)
 }
 
-/// Waits until the views applied the last version of every aggregate in the event log.
-async fn wait_until_caught_up(app: &TestApp) {
-    wait_for("the views to apply every event of the log", || async {
-        let logged: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT aggregate_id, max(aggregate_version) FROM event_log GROUP BY aggregate_id ORDER BY aggregate_id",
-        )
-        .fetch_all(&app.command_db)
-        .await
-        .ok()?;
-        let applied: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT aggregate_id, version FROM views.applied_versions ORDER BY aggregate_id",
-        )
-        .fetch_all(&app.query_db)
-        .await
-        .ok()?;
-        (logged == applied).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_passes_on_a_real_history_and_reports_exactly_what_was_damaged() {
     let app = TestApp::spawn().await;
@@ -69,7 +49,7 @@ async fn verify_passes_on_a_real_history_and_reports_exactly_what_was_damaged() 
         .await)
     .await;
     app.wait_for_order(open).await;
-    wait_until_caught_up(&app).await;
+    app.wait_until_views_caught_up().await;
 
     let report = check(&app, 0).await;
     assert!(report.passed, "{report}");

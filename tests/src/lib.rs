@@ -24,6 +24,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+mod replica;
+pub use replica::ReplicaProcess;
+
 /// How long `wait_for` waits before failing the test.
 pub const EVENTUALLY: Duration = Duration::from_secs(30);
 
@@ -168,6 +171,26 @@ impl TestApp {
             .execute(&self.command_db)
             .await
             .expect("notify the relay");
+    }
+
+    /// Waits until the views applied the last version of every aggregate in the event log.
+    pub async fn wait_until_views_caught_up(&self) {
+        wait_for("the views to apply every event of the log", || async {
+            let logged: Vec<(Uuid, i64)> = sqlx::query_as(
+                "SELECT aggregate_id, max(aggregate_version) FROM event_log GROUP BY aggregate_id ORDER BY aggregate_id",
+            )
+            .fetch_all(&self.command_db)
+            .await
+            .ok()?;
+            let applied: Vec<(Uuid, i64)> = sqlx::query_as(
+                "SELECT aggregate_id, version FROM views.applied_versions ORDER BY aggregate_id",
+            )
+            .fetch_all(&self.query_db)
+            .await
+            .ok()?;
+            (logged == applied).then_some(())
+        })
+        .await;
     }
 
     /// Waits until the relay has published everything in the outbox.

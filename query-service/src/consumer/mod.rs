@@ -62,8 +62,15 @@ pub fn subscribe(
                 "fetch.wait.max.ms",
                 settings.fetch_wait.as_millis().to_string(),
             ),
-            ("session.timeout.ms", "10000".into()),
+            // The classic group protocol with client-side timeouts (docs/operations.md, "Consumer
+            // group"): a replica killed without leaving the group loses its partitions to the
+            // survivors after the session timeout, 6 s, the broker's default minimum; KIP-848's
+            // `group.protocol=consumer` takes the timeout from the broker (45 s by default).
+            // Cooperative-sticky moves only the partitions that change owner, so survivors keep
+            // projecting through a rebalance.
+            ("session.timeout.ms", "6000".into()),
             ("heartbeat.interval.ms", "1000".into()),
+            ("partition.assignment.strategy", "cooperative-sticky".into()),
             // High watermarks for readiness and lag gauges.
             ("statistics.interval.ms", "1000".into()),
             // librdkafka prefetches up to 64 MiB per consumer by default; a few batches are enough.
