@@ -25,6 +25,8 @@ use crate::{Target, limits, machine, scrape};
 const LEVELS: [usize; 4] = [1, 8, 32, 64];
 /// Seconds per sweep step.
 const STEP: Duration = Duration::from_secs(10);
+/// Orders per second of the idle-stack visibility run: low enough that nothing queues.
+const IDLE_RATE: f64 = 10.0;
 
 /// One closed-loop measurement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +72,11 @@ pub struct Commands {
     pub limit: Vec<Point>,
     /// `POST /orders`.
     pub service: Vec<Point>,
+    /// 201 → visible on an idle stack: every order of an open loop at [`IDLE_RATE`] read back
+    /// with its consistency token (ms: p50, p95, p99, max), and how many.
+    pub idle_visibility_ms: [f64; 4],
+    /// Orders read back for the idle-stack figures.
+    pub idle_visibility_samples: u64,
     /// Open-loop rate of the visibility run (half the best service rate).
     pub visibility_rate: f64,
     /// Latency of the commands during the visibility run (ms: p50, p95, p99, max).
@@ -160,6 +167,18 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
     pool.close().await;
     bar.set_message("waiting for the relay and the projector to catch up with the transactions");
     settle(target, query_url).await?;
+    bar.set_message(format!(
+        "201 → visible on an idle stack, {IDLE_RATE} orders/s"
+    ));
+    let (_, idle) = load::open_loop(
+        target,
+        &customers,
+        IDLE_RATE,
+        Duration::from_secs(20),
+        Some((query_url, 1)),
+    )
+    .await?;
+    settle(target, query_url).await?;
     let pids = [
         ("command-service", machine::pid("COMMAND_PID")),
         ("query-service", machine::pid("QUERY_PID")),
@@ -218,6 +237,8 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
         &Commands {
             limit,
             service,
+            idle_visibility_ms: percentiles(&idle),
+            idle_visibility_samples: idle.len(),
             visibility_rate: rate,
             visibility_commands_ms: percentiles(&run.latency),
             visibility_ms: percentiles(&visible),
@@ -379,6 +400,19 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
         best(&commands.limit),
         100.0 * best(&commands.service) / best(&commands.limit).max(1.0)
     );
+
+    let [i50, i95, i99, imax] = commands.idle_visibility_ms;
+    let _ = writeln!(
+        md,
+        "## End-to-end visibility on an idle stack ({IDLE_RATE:.0} orders/s, open loop, 20 s)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|\n\
+         | 201 → first 200 (`GET /orders/{{id}}` with the consistency token; {} samples) | {i50:.1} | {i95:.1} | {i99:.1} | {imax:.1} |\n",
+        commands.idle_visibility_samples
+    );
+    let _ = writeln!(md, "Target: median ≤ 15 ms.\n");
 
     let [c50, c95, c99, cmax] = commands.visibility_commands_ms;
     let [v50, v95, v99, vmax] = commands.visibility_ms;

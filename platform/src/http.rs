@@ -357,6 +357,12 @@ pub fn readiness(checks: &[(&str, bool)]) -> Response {
     if checks.iter().all(|(_, ok)| *ok) {
         axum::Json(serde_json::json!({ "status": "ready", "checks": results })).into_response()
     } else {
+        let failing: Vec<&str> = checks
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(name, _)| *name)
+            .collect();
+        tracing::warn!(?failing, "not ready");
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",

@@ -10,8 +10,9 @@ async fn both_services_are_live_and_ready_with_their_dependencies() {
         let live = app.http.get(format!("{url}/healthz")).send().await.unwrap();
         assert_eq!(live.status(), 200);
         let ready = app.http.get(format!("{url}/readyz")).send().await.unwrap();
-        assert_eq!(ready.status(), 200);
+        let status = ready.status();
         let body: Value = ready.json().await.unwrap();
+        assert_eq!(status, 200, "{url}: {body}");
         assert_eq!(body["checks"]["database"], "ok", "{url}: {body}");
         assert_eq!(body["checks"]["broker"], "ok", "{url}: {body}");
     }

@@ -23,6 +23,9 @@ struct State {
     highs: HashMap<i32, i64>,
     applied: HashMap<i32, VecDeque<(Instant, usize)>>,
     assigned: Vec<i32>,
+    /// Whether the group assigned this replica anything yet (perhaps nothing: replicas beyond
+    /// the partition count get no partitions).
+    joined: bool,
 }
 
 /// Shared between the consumer loop, its rebalance callback and the admin endpoint.
@@ -88,10 +91,14 @@ impl Progress {
     }
 
     /// Messages of this replica's partitions not applied yet: the broker's high watermark (from
-    /// librdkafka's statistics) minus the recorded offset. `Some(0)` with no partitions; `None`
-    /// until the watermark of every assigned partition is known.
+    /// librdkafka's statistics) minus the recorded offset. `None` until the group's first
+    /// assignment, and then until the watermark of every assigned partition is known; `Some(0)`
+    /// when the group assigned this replica no partitions.
     pub fn lag_of_assigned(&self) -> Option<i64> {
         let state = self.state();
+        if !state.joined {
+            return None;
+        }
         state
             .assigned
             .iter()
@@ -181,6 +188,7 @@ impl ConsumerContext for ProjectorContext {
                             tracing::warn!(%error, partition, "cannot set the start offset");
                         }
                     }
+                    state.joined = true;
                     state.assigned.extend(partitions.iter().map(|(_, p)| *p));
                     state.assigned.sort_unstable();
                     state.assigned.dedup();
