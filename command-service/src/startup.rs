@@ -23,6 +23,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    connections: platform::serve::ConnectionLimits,
     relay: Relay,
     notifier: (sqlx::PgPool, CommitSignal),
     shutdown: CancellationToken,
@@ -58,6 +59,7 @@ impl Application {
         Ok(Application {
             listener,
             router: http::router(state, &config.edge),
+            connections: config.edge.connections.clone(),
             relay: Relay::new(
                 pool.clone(),
                 move || relay::producer(&kafka, linger),
@@ -83,16 +85,13 @@ impl Application {
         let Application {
             listener,
             router,
+            connections,
             relay,
             notifier: (pool, committed),
             shutdown,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, "command service listening");
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = platform::serve::serve(listener, router, connections, shutdown.clone());
         let relay_task = relay.run(shutdown.clone());
         let notifier_task = relay::notify_commits(pool.clone(), committed, shutdown.clone());
         let outbox_task = relay::observe_outbox(pool.clone(), shutdown.clone());

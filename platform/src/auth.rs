@@ -459,10 +459,15 @@ impl Gate {
         })
     }
 
-    /// Takes one request from `client`'s bucket, or says how long until one is available.
-    fn take(&self, client: &str, now: Instant) -> Result<(), Duration> {
+    /// Takes one request from `client`'s bucket, which fills at `share` of the configured rate
+    /// and holds `share` of its burst (at least one), or says how long until one is available.
+    fn take(&self, client: &str, now: Instant, share: f64) -> Result<(), Duration> {
         let Some(limit) = self.settings.rate_limit else {
             return Ok(());
+        };
+        let limit = RateLimit {
+            per_second: limit.per_second * share,
+            burst: (limit.burst * share).max(1.0),
         };
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(client) {
@@ -503,46 +508,67 @@ pub async fn authenticate(
     let (caller, client) = match &gate.settings.mode {
         // The peer address is only worth formatting when there is a limit to key by it.
         Mode::Disabled if gate.settings.rate_limit.is_none() => (Caller::Admin, String::new()),
-        Mode::Disabled => {
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string())
-                .unwrap_or_default();
-            (Caller::Admin, peer)
-        }
-        Mode::Jwt(verifier) => match bearer(request.headers()) {
-            None => return unauthorized(None),
-            Some(token) => {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64();
-                match verifier.verify(token, now) {
-                    Ok((caller, subject)) => (caller, subject),
-                    Err(TokenError::Role) => return forbidden(TokenError::Role),
-                    Err(error) => return unauthorized(Some(error)),
+        Mode::Disabled => (Caller::Admin, peer(&request)),
+        Mode::Jwt(verifier) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            match bearer(request.headers()).map(|token| verifier.verify(token, now)) {
+                Some(Ok((caller, subject))) => (caller, subject),
+                Some(Err(TokenError::Role)) => return forbidden(TokenError::Role),
+                failed => {
+                    // Failures count against the caller's address at a tenth of the rate, so
+                    // guessing tokens (and making the service check signatures) stays slow.
+                    let client = format!("failed authentication from {}", peer(&request));
+                    if let Err(wait) = gate.take(&client, Instant::now(), FAILURE_SHARE) {
+                        return too_many_requests(&gate, wait, FAILURE_SHARE);
+                    }
+                    return unauthorized(failed.and_then(Result::err));
                 }
             }
-        },
+        }
     };
-    if let Err(wait) = gate.take(&client, Instant::now()) {
-        metrics::counter!("http_rate_limited_total").increment(1);
-        let seconds = wait.as_secs_f64().ceil().max(1.0);
-        return Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many requests",
-        )
-        .with_detail(format!(
-            "This client may send {} requests per second; retry after {seconds} s.",
-            gate.settings.rate_limit.map_or(0.0, |l| l.per_second)
-        ))
-        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds as u64))
-        .into_response();
+    if let Err(wait) = gate.take(&client, Instant::now(), 1.0) {
+        return too_many_requests(&gate, wait, 1.0);
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// The address the request came from, as text.
+fn peer(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// The share of the rate limit an address gets for failed authentications.
+const FAILURE_SHARE: f64 = 0.1;
+
+fn too_many_requests(gate: &Gate, wait: Duration, share: f64) -> Response {
+    metrics::counter!("http_rate_limited_total").increment(1);
+    let seconds = wait.as_secs_f64().ceil().max(1.0);
+    let what = if share < 1.0 {
+        "failed authentications"
+    } else {
+        "requests"
+    };
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+    )
+    .with_detail(format!(
+        "This client may send {} {what} per second; retry after {seconds} s.",
+        gate.settings
+            .rate_limit
+            .map_or(0.0, |l| l.per_second * share)
+    ))
+    .with_header(header::RETRY_AFTER, HeaderValue::from(seconds as u64))
+    .into_response()
 }
 
 /// Route middleware: lets only admins through, 403 for everyone else. Runs after
@@ -798,19 +824,25 @@ mod tests {
         })));
         let start = Instant::now();
         for _ in 0..3 {
-            assert_eq!(gate.take("a", start), Ok(()));
+            assert_eq!(gate.take("a", start, 1.0), Ok(()));
         }
-        let wait = gate.take("a", start).expect_err("the burst is spent");
+        let wait = gate.take("a", start, 1.0).expect_err("the burst is spent");
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_millis(100),
             "{wait:?}"
         );
         assert_eq!(
-            gate.take("b", start),
+            gate.take("b", start, 1.0),
             Ok(()),
             "clients are limited separately"
         );
-        assert_eq!(gate.take("a", start + Duration::from_millis(100)), Ok(()));
-        assert!(gate.take("a", start + Duration::from_millis(100)).is_err());
+        assert_eq!(
+            gate.take("a", start + Duration::from_millis(100), 1.0),
+            Ok(())
+        );
+        assert!(
+            gate.take("a", start + Duration::from_millis(100), 1.0)
+                .is_err()
+        );
     }
 }

@@ -115,12 +115,36 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host` with `***`; other text is unchanged.
+/// Replaces the passwords in a URL with `***`: the one of `scheme://user:password@host`, and the
+/// value of every query parameter whose name ends in `password` (libpq's `password` and
+/// `sslpassword`). Other text is unchanged.
 pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = redact_userinfo(base);
+    if let Some(query) = query {
+        redacted.push('?');
+        let parameters: Vec<String> = query
+            .split('&')
+            .map(|parameter| match parameter.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().ends_with("password") => {
+                    format!("{name}=***")
+                }
+                _ => parameter.to_owned(),
+            })
+            .collect();
+        redacted.push_str(&parameters.join("&"));
+    }
+    redacted
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let authority = rest.split('/').next().unwrap_or_default();
     match authority.rsplit_once('@') {
         Some((userinfo, _)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or_default();
@@ -147,6 +171,18 @@ mod tests {
         assert_eq!(
             redact_url("postgres://postgres@127.0.0.1/x"),
             "postgres://postgres@127.0.0.1/x"
+        );
+    }
+
+    #[test]
+    fn passwords_in_query_parameters_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app@db/orders?sslmode=require&password=s3cret&sslpassword=k"),
+            "postgres://app@db/orders?sslmode=require&password=***&sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("postgres://app:pw@db/orders?Password=x"),
+            "postgres://app:***@db/orders?Password=***"
         );
     }
 

@@ -5,19 +5,21 @@
 //! Routes and handlers live in the services; this module only wraps them.
 
 use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::openapi::path::ParameterIn;
 
 use crate::auth::AuthSettings;
 
@@ -26,6 +28,40 @@ use crate::problem::{self, FieldError, Problem};
 /// The request id header: taken from the caller when present, otherwise generated, and echoed on
 /// the response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A command response's token, sent back to the query service to read that write.
+pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
+/// The client's key that makes a command safe to retry.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// `true` on a command response replayed for a retried `Idempotency-Key`.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// W3C trace context of the caller.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// Where an `EventSource` resumes a live stream.
+pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// The request headers the APIs read, which a browser may send cross-origin.
+pub const REQUEST_HEADERS: [HeaderName; 9] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    IDEMPOTENCY_KEY,
+    CONSISTENCY_TOKEN,
+    REQUEST_ID,
+    TRACEPARENT,
+    LAST_EVENT_ID,
+];
+
+/// The response headers the APIs document, which scripts in a browser may read.
+pub const RESPONSE_HEADERS: [HeaderName; 6] = [
+    header::ETAG,
+    header::LOCATION,
+    header::RETRY_AFTER,
+    CONSISTENCY_TOKEN,
+    IDEMPOTENT_REPLAYED,
+    REQUEST_ID,
+];
 
 /// Parses a JSON request body. Every way it can be wrong is answered with a problem: 415
 /// without a JSON content type, 400 for JSON that does not parse, 422 naming the field for JSON
@@ -125,14 +161,17 @@ fn not_json() -> Problem {
     .with_detail("Send the body with `Content-Type: application/json`.")
 }
 
-/// The field a serde error is about: its path, extended by the name of a missing field
-/// (serde reports those at the parent's path).
+/// The field a serde error is about: its path, extended by the name of a missing or unknown
+/// field (serde reports those at the parent's path).
 fn field_of(path: &str, message: &str) -> String {
     let path = path.trim_matches('.');
     let missing = message
         .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))
         .and_then(|rest| rest.split_once('`'))
-        .map(|(name, _)| name);
+        .map(|(name, _)| name)
+        // An unknown field's path already ends with its name.
+        .filter(|name| path != *name && !path.ends_with(&format!(".{name}")));
     match missing {
         Some(name) if path.is_empty() => name.to_owned(),
         Some(name) => format!("{path}.{name}"),
@@ -156,6 +195,8 @@ pub struct EdgeSettings {
     pub cors_allowed_origins: Vec<HeaderValue>,
     /// Who may call, and how often (see [`crate::auth`]).
     pub auth: AuthSettings,
+    /// What a connection may cost before it sends a request (see [`crate::serve`]).
+    pub connections: crate::serve::ConnectionLimits,
 }
 
 impl EdgeSettings {
@@ -167,11 +208,13 @@ impl EdgeSettings {
             request_timeout: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
             auth,
+            connections: crate::serve::ConnectionLimits::default(),
         }
     }
 
     /// Reads `HTTP_BODY_LIMIT_BYTES`, `HTTP_HEADER_LIMIT_BYTES`, `HTTP_REQUEST_TIMEOUT_MS`,
-    /// `CORS_ALLOWED_ORIGINS` and the authentication settings ([`AuthSettings::from_env`]).
+    /// `CORS_ALLOWED_ORIGINS`, the connection limits ([`crate::serve::ConnectionLimits`]) and the
+    /// authentication settings ([`AuthSettings::from_env`]).
     pub fn from_env() -> Result<Self, crate::config::ConfigError> {
         let origins: String = crate::config::var("CORS_ALLOWED_ORIGINS", String::new())?;
         let cors_allowed_origins = origins
@@ -200,15 +243,96 @@ impl EdgeSettings {
                 10_000,
             )?),
             cors_allowed_origins,
+            connections: crate::serve::ConnectionLimits::from_env()?,
             ..defaults
         })
     }
 }
 
+/// The query parameters of each operation, read from the service's OpenAPI document: the one
+/// place they are declared. Keyed by method and route template (`/orders/{id}`).
+#[derive(Debug, Clone, Default)]
+struct QueryParameters(Arc<HashMap<(Method, String), Vec<String>>>);
+
+impl QueryParameters {
+    fn of(doc: &utoipa::openapi::OpenApi) -> QueryParameters {
+        let mut known = HashMap::new();
+        for (path, item) in &doc.paths.paths {
+            let operations = [
+                (Method::GET, &item.get),
+                (Method::POST, &item.post),
+                (Method::PUT, &item.put),
+                (Method::DELETE, &item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let names = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .filter(|p| matches!(p.parameter_in, ParameterIn::Query))
+                    .map(|p| p.name.clone())
+                    .collect();
+                known.insert((method, path.clone()), names);
+            }
+        }
+        QueryParameters(Arc::new(known))
+    }
+
+    /// A field error for each parameter of `query` that the operation does not take.
+    fn unknown(&self, method: &Method, route: &str, query: &str) -> Vec<FieldError> {
+        let method = if *method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        let known = self.0.get(&(method.clone(), route.to_owned()));
+        let mut unknown: Vec<String> = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !known.is_some_and(|k| k.contains(name)))
+            .collect();
+        unknown.dedup();
+        unknown
+            .into_iter()
+            .map(|name| {
+                let takes = known.filter(|k| !k.is_empty()).map_or_else(
+                    || "this operation takes no query parameters".to_owned(),
+                    |k| format!("unknown parameter; this operation takes {}", k.join(", ")),
+                );
+                FieldError::new(name, takes)
+            })
+            .collect()
+    }
+}
+
+/// Refuses a query string naming a parameter the operation does not take (a typo must not
+/// change what a request means: `?stauts=cancelled` would otherwise list every order).
+async fn refuse_unknown_parameters(
+    axum::extract::State(parameters): axum::extract::State<QueryParameters>,
+    route: Option<axum::extract::MatchedPath>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let (Some(query), Some(route)) = (request.uri().query(), route) {
+        let unknown = parameters.unknown(request.method(), route.as_str(), query);
+        if !unknown.is_empty() {
+            return Problem::validation(unknown).into_response();
+        }
+    }
+    next.run(request).await
+}
+
 /// Wraps a service's routes with the shared edge: problem+json for every error response, a 404
 /// problem for unknown paths, request ids, per-request spans, a body limit and panic recovery.
-pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
+/// `doc` is the service's OpenAPI document: query parameters it does not declare are refused.
+pub fn edge(router: Router, settings: &EdgeSettings, doc: &utoipa::openapi::OpenApi) -> Router {
     crate::metrics::handle();
+    let router = router.route_layer(axum::middleware::from_fn_with_state(
+        QueryParameters::of(doc),
+        refuse_unknown_parameters,
+    ));
     let gate = crate::auth::Gate::new(settings.auth.clone());
     let router = router.layer(axum::middleware::from_fn_with_state(
         gate,
@@ -221,13 +345,10 @@ pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
             tower_http::cors::CorsLayer::new()
                 .allow_origin(settings.cors_allowed_origins.clone())
                 .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any)
-                .expose_headers([
-                    header::ETAG,
-                    header::LOCATION,
-                    REQUEST_ID,
-                    HeaderName::from_static("x-consistency-token"),
-                ]),
+                // Named, not `*`: the Fetch standard never lets `*` cover Authorization.
+                .allow_headers(REQUEST_HEADERS)
+                .expose_headers(RESPONSE_HEADERS)
+                .max_age(Duration::from_secs(600)),
         )
     };
     router
@@ -236,7 +357,7 @@ pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND).with_detail("No such resource.") })
         .layer(axum::middleware::map_response(problem_for_every_error))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
+        .layer(axum::middleware::from_fn_with_state(settings.request_timeout, time_limit))
         .layer(CatchPanicLayer::custom(panic_problem))
         .layer(axum::middleware::from_fn_with_state(settings.header_limit_bytes, limit_head))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -249,6 +370,30 @@ pub fn edge(router: Router, settings: &EdgeSettings) -> Router {
             span
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Answers 503 with `Retry-After` when the response has not started within `limit`. A command
+/// keeps running to its commit or rollback regardless (the command service runs each on a task
+/// of its own), so a retry with the same `Idempotency-Key` gets its outcome.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request-timeout",
+            "The request took too long",
+        )
+        .with_detail(format!(
+            "No response within {} ms; retry shortly (with the same Idempotency-Key for a command).",
+            limit.as_millis()
+        ))
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        .into_response(),
+    }
 }
 
 /// Refuses requests whose target and headers together exceed `limit` bytes with 431.
@@ -362,7 +507,7 @@ pub fn readiness(checks: &[(&str, bool)]) -> Response {
             .filter(|(_, ok)| !ok)
             .map(|(name, _)| *name)
             .collect();
-        tracing::warn!(?failing, "not ready");
+        tracing::info!(?failing, "not ready");
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
@@ -412,6 +557,14 @@ mod tests {
             field_of("items[0]", "missing field `sku` at line 1 column 9"),
             "items[0].sku"
         );
+        assert_eq!(
+            field_of(
+                "shipping_address.nmae",
+                "unknown field `nmae`, expected one of `name`, `street`"
+            ),
+            "shipping_address.nmae"
+        );
+        assert_eq!(field_of("curency", "unknown field `curency`"), "curency");
         assert_eq!(
             field_of(
                 "items[1].quantity",

@@ -13,5 +13,6 @@ pub mod kafka;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod serve;
 pub mod shutdown;
 pub mod telemetry;

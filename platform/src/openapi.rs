@@ -45,7 +45,7 @@ fn problem_response(description: &str) -> RefOr<Response> {
 }
 
 /// Adds the error responses the HTTP edge can give to every operation that does not document
-/// them itself: 401, 403, 429, 431, 500 and 503 everywhere; 400, 413, 415 and 422 where there
+/// them itself: 401, 403, 422, 429, 431, 500 and 503 everywhere; 400, 413 and 415 where there
 /// is a request body. Declares the bearer JWT every documented operation needs, and types
 /// optional parameters without `null` (see `not_null`).
 pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
@@ -60,6 +60,11 @@ pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
         ),
     );
     doc.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    let description = doc.info.description.get_or_insert_with(String::new);
+    description.push_str(
+        " Body fields and query parameters this document does not declare are refused with 422, \
+         naming each (a typo must not change what a request means).",
+    );
     for item in doc.paths.paths.values_mut() {
         let operations: [&mut Option<Operation>; 4] = [
             &mut item.get,
@@ -99,11 +104,14 @@ pub fn with_edge_responses(mut doc: OpenApi) -> OpenApi {
                 "500",
                 "Unexpected failure; the problem says nothing about the cause, the log has it under the request id.",
             );
+            add(
+                "422",
+                "A field or query parameter is invalid or unknown; `errors` names each one.",
+            );
             if has_body {
                 add("400", "The body is not valid JSON.");
                 add("413", "The body is larger than HTTP_BODY_LIMIT_BYTES.");
                 add("415", "The body is not sent as application/json.");
-                add("422", "Fields are invalid; `errors` names each one.");
             }
         }
     }

@@ -26,6 +26,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    connections: platform::serve::ConnectionLimits,
     /// The pool the HTTP handlers read from; the view change listener takes a connection of it.
     pool: PgPool,
     projector: Projector,
@@ -102,6 +103,7 @@ impl Application {
         Ok(Application {
             listener,
             router: http::router(state, &config.edge),
+            connections: config.edge.connections.clone(),
             pool,
             projector,
             consumer,
@@ -125,6 +127,7 @@ impl Application {
         let Application {
             listener,
             router,
+            connections,
             pool,
             projector,
             consumer,
@@ -132,11 +135,7 @@ impl Application {
             shutdown,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, "query service listening");
-        let server = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let server = platform::serve::serve(listener, router, connections, shutdown.clone());
         let listening = changes.listen(pool, shutdown.clone());
         let projecting = projector.run(consumer, shutdown.clone());
         let tasks: Vec<Task> = vec![

@@ -273,7 +273,8 @@ async fn customers_read_only_their_own_views_and_admins_read_the_back_office() {
         );
     }
 
-    // A consistency wait on someone else's write answers as if it named nothing.
+    // A consistency wait on someone else's write never ends early: it answers as one on an id
+    // nobody has does (tests/e2e/read_your_writes.rs).
     let placed = bob
         .http
         .post(format!("{}/orders", app.command.url))
@@ -293,8 +294,8 @@ async fn customers_read_only_their_own_views_and_admins_read_the_back_office() {
         .await
         .unwrap();
     assert_eq!(
-        problem(snooping, 404).await["detail"],
-        "The consistency token names nothing of yours."
+        problem(snooping, 503).await["type"],
+        "/problems/not-yet-consistent"
     );
     let own_wait = bob
         .http
@@ -443,6 +444,42 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
         .await,
         200,
         "probes are not limited"
+    );
+    limited.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_limited_per_address_before_a_valid_token_is() {
+    let app = TestApp::spawn().await;
+    let mut config = app.query_config(&format!("{}-limited", app.group));
+    // Failures get a tenth of this: a burst of 1, then one per 10 s.
+    config.edge.auth = config
+        .edge
+        .auth
+        .with_rate_limit(Some(platform::auth::RateLimit {
+            per_second: 1.0,
+            burst: 10.0,
+        }));
+    let limited = app.spawn_query_service_with(config).await;
+    let path = format!("{}/orders", limited.url);
+    let forged = client_as(&signed_token(
+        &json!({ "alg": "HS256", "typ": "JWT" }),
+        &json!({ "iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "x", "scope": "admin", "exp": 4102444800u64 }),
+        b"a guessed secret",
+    ));
+    assert_eq!(call(&forged, Method::GET, path.clone(), None).await, 401);
+    let over = forged.get(&path).send().await.unwrap();
+    assert!(over.headers().contains_key("retry-after"));
+    assert_eq!(problem(over, 429).await["status"], 429);
+    assert_eq!(
+        call(&Client::new(), Method::GET, path.clone(), None).await,
+        429,
+        "nor without a token"
+    );
+    assert_eq!(
+        call(&client_as(&token("admin", "ops")), Method::GET, path, None).await,
+        200,
+        "a valid token has its own budget"
     );
     limited.stop().await;
 }

@@ -151,3 +151,47 @@ async fn unreadable_preconditions_and_keys_are_refused_not_ignored() {
         problem(app.query(path).await, 422).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_and_parameters_are_refused_by_name_not_ignored() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+
+    // A misspelt field would otherwise place an order in the default currency.
+    let mut typo = order_body(customer);
+    typo["curency"] = json!("USD");
+    let refused = problem(app.place_order(&typo).await, 422).await;
+    assert_eq!(fields(&refused), ["curency"]);
+    let mut nested = order_body(customer);
+    nested["shipping_address"] = json!({ "nmae": "Ada", "street": "1 Main St", "city": "London",
+        "postal_code": "N1", "country": "GB" });
+    let refused = problem(app.place_order(&nested).await, 422).await;
+    assert_eq!(fields(&refused), ["shipping_address.nmae"]);
+    let mut in_a_line = order_body(customer);
+    in_a_line["items"][1]["discount"] = json!(5);
+    let refused = problem(app.place_order(&in_a_line).await, 422).await;
+    assert_eq!(fields(&refused), ["items[1].discount"]);
+    assert_eq!(app.command_rows("orders").await, 0);
+
+    // A misspelt filter would otherwise list every order.
+    let refused = problem(app.query("/orders?stauts=cancelled").await, 422).await;
+    assert_eq!(fields(&refused), ["stauts"]);
+    let order = app.place_order_for(customer).await;
+    let history = app
+        .http
+        .get(format!(
+            "{}/orders/{order}/events?after_versoin=1",
+            app.command.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fields(&problem(history, 422).await), ["after_versoin"]);
+    let health = app
+        .http
+        .get(format!("{}/healthz?verbose=1", app.command.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fields(&problem(health, 422).await), ["verbose"]);
+}

@@ -90,10 +90,11 @@ async fn the_same_key_with_another_request_is_a_422() {
 async fn a_retry_while_the_first_request_runs_is_a_409() {
     let app = TestApp::spawn().await;
     let customer = app.register_customer().await;
-    // Hold the key's lock as the first request's transaction does while it runs.
+    // Hold the key's lock as the first request's transaction does while it runs (an admin's
+    // key is stored in the admin's scope).
     let mut first = app.command_db.begin().await.unwrap();
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7305))")
-        .bind("in-flight")
+        .bind("admin/in-flight")
         .execute(&mut *first)
         .await
         .unwrap();
@@ -211,4 +212,34 @@ async fn a_refused_command_releases_its_key_before_it_answers() {
         .await
         .unwrap();
     assert!(free, "the refused command still holds the key's lock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_key_never_meets_a_customers_key() {
+    let app = TestApp::spawn().await;
+    let customer = uuid::Uuid::now_v7();
+    let shopper = e2e::client_as(&e2e::token("customer", &customer.to_string()));
+    let email = format!("{}@example.com", customer.simple());
+    let registered = shopper
+        .post(format!("{}/customers", app.command.url))
+        .json(&json!({ "name": "Grace Hopper", "email": email }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let body = order_body(customer);
+    let theirs = shopper
+        .post(format!("{}/orders", app.command.url))
+        .header("idempotency-key", "k1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 201);
+
+    // The customer's key as it is scoped inside: an admin sending it gets a fresh command.
+    let admins = post_with_key(&app, "/orders", &format!("{customer}/k1"), &body).await;
+    assert_eq!(admins.status(), 201);
+    assert!(!admins.headers().contains_key("idempotent-replayed"));
+    assert_eq!(app.command_rows("orders").await, 2);
 }

@@ -123,3 +123,51 @@ async fn a_write_that_never_arrives_is_a_503_with_retry_after_and_bad_tokens_are
         "/problems/malformed-consistency-token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_tells_a_customer_nothing_about_another_customers_order() {
+    let app = TestApp::spawn().await;
+    let mut config = app.query_config(&format!("{}-short", app.group));
+    config.consistency_wait = std::time::Duration::from_millis(300);
+    let query = app.spawn_query_service_with(config).await;
+    let bob = app.register_customer().await;
+    let theirs = app.place_order_for(bob).await;
+    app.wait_for_order(theirs).await;
+    let alice = uuid::Uuid::now_v7();
+    let alice_http = e2e::client_as(&e2e::token("customer", &alice.to_string()));
+    let nobodys = uuid::Uuid::now_v7();
+
+    // The same answer for the order that exists and for the id that names nothing.
+    let mut answers = Vec::new();
+    for order in [theirs, nobodys] {
+        let get = |path: String| alice_http.get(path).send();
+        let plain = get(format!("{}/orders/{order}", query.url)).await.unwrap();
+        let waited = get(format!("{}/orders/{order}?min_version=1", query.url))
+            .await
+            .unwrap();
+        let token = alice_http
+            .get(format!("{}/customers/{alice}/orders", query.url))
+            .header("x-consistency-token", format!("ct1.{}.1", order.simple()))
+            .send()
+            .await
+            .unwrap();
+        let trail = get(format!(
+            "{}/orders/{order}/events?after_version=1",
+            app.command.url
+        ))
+        .await
+        .unwrap();
+        let mut seen = Vec::new();
+        for (response, status) in [(plain, 404), (waited, 503), (token, 503), (trail, 404)] {
+            let body = problem(response, status).await;
+            // A detail may name the id asked for; everything else must be equal.
+            let detail = body["detail"].as_str().unwrap_or_default();
+            seen.push((
+                body["type"].clone(),
+                detail.replace(&order.to_string(), "<id>"),
+            ));
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1]);
+}

@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-mod replica;
-pub use replica::ReplicaProcess;
+mod process;
+pub use process::{ServiceProcess, binary};
 
 /// How long `wait_for` waits before failing the test.
 pub const EVENTUALLY: Duration = Duration::from_secs(30);
@@ -81,6 +81,7 @@ struct Names {
     brokers: String,
     command_db: String,
     query_db: String,
+    edge: platform::http::EdgeSettings,
 }
 
 fn init_logs() {
@@ -102,17 +103,25 @@ impl TestApp {
     /// Starts both services on fresh databases and a fresh topic, and waits until both are
     /// ready.
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn`], with both services' edge settings changed by `configure`.
+    pub async fn spawn_with(configure: impl Fn(&mut platform::http::EdgeSettings)) -> TestApp {
         init_logs();
         let unique = Uuid::now_v7().simple().to_string();
         let server: DatabaseUrl = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
             .parse()
             .expect("DATABASE_URL must be a postgres:// URL");
+        let mut edge = edge_settings();
+        configure(&mut edge);
         let names = Names {
             server,
             brokers: std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
             command_db: format!("e2e_cmd_{unique}"),
             query_db: format!("e2e_qry_{unique}"),
+            edge,
         };
         let topic = format!("e2e-{unique}");
         let group = format!("e2e-{unique}");
@@ -591,7 +600,7 @@ pub const VACUUM_EVERY: u64 = 20;
 async fn start_command_service(names: &Names, topic: &str) -> Running {
     let config = command_service::Config {
         http_addr: ([127, 0, 0, 1], 0).into(),
-        edge: edge_settings(),
+        edge: names.edge.clone(),
         db: db_settings(names, &names.command_db),
         kafka: kafka(names, topic),
         topic_partitions: 3,
@@ -619,7 +628,7 @@ async fn start_command_service(names: &Names, topic: &str) -> Running {
 fn query_config(names: &Names, topic: &str, group: &str) -> query_service::Config {
     query_service::Config {
         http_addr: ([127, 0, 0, 1], 0).into(),
-        edge: edge_settings(),
+        edge: names.edge.clone(),
         db: DbSettings {
             search_path: Some(query_service::config::VIEWS_SEARCH_PATH.into()),
             ..db_settings(names, &names.query_db)

@@ -1,24 +1,35 @@
-//! A query-service replica as a process of its own: the binary `scripts/test` builds
-//! (`QUERY_SERVICE_BIN`), so a test can SIGKILL it. A killed replica closes nothing and sends no
-//! goodbye, so the broker takes its partitions away only when its group session times out,
-//! which an in-process service (whose consumer leaves the group when dropped) cannot show.
+//! The services as processes of their own: the binaries `scripts/test` builds, so a test can
+//! SIGKILL one or read what it logs. A killed query service closes nothing and sends no goodbye,
+//! so the broker takes its partitions away only when its group session times out, which an
+//! in-process service (whose consumer leaves the group when dropped) cannot show.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use crate::{TestApp, wait_for};
 
-/// A running query-service process; killed when dropped.
+/// A running service process; killed when dropped.
 #[derive(Debug)]
-pub struct ReplicaProcess {
+pub struct ServiceProcess {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     child: Child,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
-impl ReplicaProcess {
+impl ServiceProcess {
     /// SIGKILL, and reap it.
     pub fn kill(mut self) {
         self.stop_now();
+    }
+
+    /// The lines it logged so far (JSON, one event each).
+    pub fn log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn stop_now(&mut self) {
@@ -27,72 +38,97 @@ impl ReplicaProcess {
     }
 }
 
-impl Drop for ReplicaProcess {
+impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.stop_now();
     }
 }
 
-/// The query-service binary: `QUERY_SERVICE_BIN`, else the debug build in the workspace's
-/// target directory.
-fn binary() -> String {
-    std::env::var("QUERY_SERVICE_BIN").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/debug/query-service").to_owned()
-    })
+/// A service binary, `command-service` or `query-service`: `COMMAND_SERVICE_BIN` /
+/// `QUERY_SERVICE_BIN` (set by `scripts/test`), else the debug build in the workspace's target
+/// directory.
+pub fn binary(service: &str) -> String {
+    let variable = format!("{}_BIN", service.to_ascii_uppercase().replace('-', "_"));
+    std::env::var(variable)
+        .unwrap_or_else(|_| format!("{}/../target/debug/{service}", env!("CARGO_MANIFEST_DIR")))
 }
 
 impl TestApp {
     /// Starts a query-service process on this test's read database and topic, in consumer group
-    /// `group` (authentication off: it is reached only by the test), and waits until it is ready.
-    pub async fn spawn_query_process(&self, group: &str) -> ReplicaProcess {
+    /// `group`, and waits until it is ready.
+    pub async fn spawn_query_process(&self, group: &str) -> ServiceProcess {
+        let database = self.names.server.with_database(&self.names.query_db);
+        let vars = [
+            ("DATABASE_URL", database.expose().to_owned()),
+            ("KAFKA_CONSUMER_GROUP", group.to_owned()),
+            (
+                "KAFKA_DEAD_LETTER_TOPIC",
+                format!("{}.dead-letters", self.topic),
+            ),
+        ];
+        self.spawn_process("query-service", &vars).await
+    }
+
+    /// Starts a command-service process on this test's write database and topic, and waits until
+    /// it is ready.
+    pub async fn spawn_command_process(&self) -> ServiceProcess {
+        let database = self.names.server.with_database(&self.names.command_db);
+        let vars = [("DATABASE_URL", database.expose().to_owned())];
+        self.spawn_process("command-service", &vars).await
+    }
+
+    /// Starts `service` on a free port with this test's broker and topic, authentication off (it
+    /// is reached only by the test) and JSON logs kept in memory (and shown with `TEST_LOG`).
+    async fn spawn_process(&self, service: &str, vars: &[(&str, String)]) -> ServiceProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let output = || {
-            if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            }
-        };
-        let child = Command::new(binary())
+        let mut child = Command::new(binary(service))
             .env_clear()
-            .env(
-                "DATABASE_URL",
-                self.names
-                    .server
-                    .with_database(&self.names.query_db)
-                    .expose(),
-            )
+            .envs(vars.iter().map(|(name, value)| (*name, value.as_str())))
             .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("KAFKA_BROKERS", &self.names.brokers)
             .env("KAFKA_TOPIC", &self.topic)
-            .env("KAFKA_CONSUMER_GROUP", group)
-            .env(
-                "KAFKA_DEAD_LETTER_TOPIC",
-                format!("{}.dead-letters", self.topic),
-            )
+            .env("KAFKA_TOPIC_PARTITIONS", "3")
             .env("AUTH_MODE", "disabled")
+            .env("RATE_LIMIT_PER_SECOND", "0")
+            .env("LOG_FORMAT", "json")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
-            .stdout(output())
-            .stderr(output())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {} (built by scripts/test): {e}", binary()));
-        let replica = ReplicaProcess {
+            .unwrap_or_else(|e| panic!("start {service} (built by scripts/test): {e}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("piped");
+        let lines = log.clone();
+        let show = std::env::var_os("TEST_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if show {
+                    eprintln!("{line}");
+                }
+                lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        let process = ServiceProcess {
             url: format!("http://127.0.0.1:{port}"),
             child,
+            log,
         };
-        let readyz = format!("{}/readyz", replica.url);
+        let readyz = format!("{}/readyz", process.url);
         wait_for(&format!("{readyz} to answer 200"), || async {
             let response = self.http.get(&readyz).send().await.ok()?;
             response.status().is_success().then_some(())
         })
         .await;
-        replica
+        process
     }
 
     /// The partitions the query service at `url` consumes now (its `GET /admin/projections`).

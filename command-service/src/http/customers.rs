@@ -19,6 +19,7 @@ const CHANGED: Answer = Answer::Changed {
 
 /// Body of `POST /customers`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Full name, 1–200 characters, not blank, no control characters (surrounding space is
     /// trimmed).
@@ -36,6 +37,7 @@ pub struct RegisterRequest {
 
 /// Body of `POST /customers/{id}/rename`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RenameRequest {
     /// Full name, 1–200 characters, not blank, no control characters (surrounding space is
     /// trimmed).
@@ -49,6 +51,7 @@ pub struct RenameRequest {
 
 /// Body of `POST /customers/{id}/change-email`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeEmailRequest {
     /// Unique across customers (case-insensitively), at most 254 characters.
     #[schema(format = Email, max_length = 254)]

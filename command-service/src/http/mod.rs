@@ -46,6 +46,7 @@ impl std::fmt::Debug for AppState {
 
 /// All routes, wrapped in the shared HTTP edge.
 pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
+    let doc = openapi();
     let routes = Router::new()
         .route("/customers", post(customers::register))
         .route("/customers/{id}/rename", post(customers::rename))
@@ -66,10 +67,10 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
         .route("/readyz", get(readyz))
         .with_state(state)
         .merge(platform::openapi::routes(
-            openapi(),
+            doc.clone(),
             "Order platform: command service",
         ));
-    platform::http::edge(routes, edge)
+    platform::http::edge(routes, edge, &doc)
 }
 
 /// The command API's OpenAPI 3.1 document, generated from the handlers and request types.

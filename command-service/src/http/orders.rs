@@ -25,6 +25,7 @@ const CHANGED: Answer = Answer::Changed {
 /// Body of `POST /orders`. Fields are read loosely (strings, wide integers) so that every
 /// mistake is reported by field with a readable message instead of a serde error.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PlaceOrderRequest {
     /// A registered customer.
     #[schema(format = Uuid)]
@@ -57,6 +58,7 @@ fn currency_schema() -> utoipa::openapi::schema::Object {
 
 /// One line: in `POST /orders` items, and the body of `POST /orders/{id}/items`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     /// 1–64 of `A–Z a–z 0–9 . _ -`.
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "A-1")]
@@ -113,6 +115,7 @@ fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::
 
 /// A shipping address in a request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddressRequest {
     /// Recipient, 1–200 characters, not blank, no control characters (surrounding space is
     /// trimmed).
@@ -151,6 +154,7 @@ pub struct AddressRequest {
 
 /// Body of `POST /orders/{id}/ship`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ShipRequest {
     /// 1–100 characters, not blank, no control characters (surrounding space is trimmed).
     #[schema(
@@ -170,6 +174,7 @@ pub struct ShipRequest {
 
 /// Body of `POST /orders/{id}/cancel`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// 1–500 characters, not blank, no control characters (surrounding space is trimmed).
     #[schema(

@@ -16,13 +16,8 @@ use super::AppState;
 use crate::commands::{Accepted, Command, CommandContext, CommandRequest, IdempotencyKey, Outcome};
 use crate::store::idempotency::Recorded;
 
-/// `X-Consistency-Token`: hand it to the query service to read your own write.
-pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
-/// `Idempotency-Key`: retrying a request with the same key returns the first response.
-pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
-/// Set on a response that replays the recorded answer of an earlier request.
-pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-const TRACEPARENT: &str = "traceparent";
+use platform::http::TRACEPARENT;
+pub use platform::http::{CONSISTENCY_TOKEN, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
 /// A command request before its body is parsed.
 #[derive(Debug)]
@@ -74,7 +69,7 @@ impl<S: Send + Sync> FromRequest<S> for CommandInput {
             .ok_or_else(|| Problem::internal().into_response())?;
         // The edge sets a request id when the caller did not send one.
         let request_id = header(REQUEST_ID.as_str()).unwrap_or_default().to_owned();
-        let traceparent = header(TRACEPARENT)
+        let traceparent = header(TRACEPARENT.as_str())
             .filter(|t| trace_id(t).is_some())
             .map(str::to_owned);
         let ctx = CommandContext {
@@ -111,9 +106,11 @@ impl CommandInput {
     fn into_request(self, command: Command) -> CommandRequest {
         let caller = self.ctx.caller;
         let idempotency = self.idempotency_key.map(|key| {
-            // Keys are the caller's own: another customer's identical key is another key.
+            // Keys are the caller's own: another caller's identical key is another key. The
+            // scope never looks like a customer id for an admin, so no key an admin chooses
+            // can name a customer's record.
             let key = match caller {
-                Caller::Admin => key,
+                Caller::Admin => format!("admin/{key}"),
                 Caller::Customer(id) => format!("{id}/{key}"),
             };
             let mut fingerprint = self.fingerprint_head.into_bytes();
@@ -166,6 +163,10 @@ pub enum Answer {
 
 /// Runs `command` and answers `{"<id_field>": id, "version": n}` with `ETag: "n"` and the
 /// consistency token, or the problem that refused it.
+///
+/// The command runs on a task of its own, so it reaches its commit or rollback even when the
+/// client goes away or the request times out: dropping this future only drops the answer. A
+/// retry with the same `Idempotency-Key` then gets the recorded outcome.
 pub async fn run(
     state: &AppState,
     input: CommandInput,
@@ -173,11 +174,17 @@ pub async fn run(
     answer: Answer,
 ) -> Response {
     let request = input.into_request(command);
-    match state
-        .commands
-        .execute(request, |accepted| render(answer, accepted))
-        .await
-    {
+    let commands = state.commands.clone();
+    let running = tokio::spawn(async move {
+        commands
+            .execute(request, |accepted| render(answer, accepted))
+            .await
+    });
+    let Ok(outcome) = running.await else {
+        tracing::error!("a command's task panicked");
+        return Problem::internal().into_response();
+    };
+    match outcome {
         Ok(Outcome::Executed(recorded)) => respond(recorded),
         Ok(Outcome::Replayed(recorded)) => {
             let mut response = respond(recorded);

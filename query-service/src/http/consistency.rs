@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use platform::auth::Caller;
 use platform::problem::{FieldError, Problem};
 use shared_events::ConsistencyToken;
@@ -18,8 +18,7 @@ use super::AppState;
 use crate::changes;
 use crate::projections::{checkpoint, order_detail};
 
-/// The header a command response's token is sent back in.
-pub const CONSISTENCY_TOKEN: HeaderName = HeaderName::from_static("x-consistency-token");
+pub use platform::http::CONSISTENCY_TOKEN;
 const RECHECK: Duration = Duration::from_millis(250);
 
 /// The versions a query must see: from the token header and from `?min_version=`.
@@ -60,41 +59,25 @@ impl Wanted {
 }
 
 impl AppState {
-    /// Waits until the views include every wanted version, or answers 503. A customer may
-    /// wait only for their own customer and orders: once the wanted versions are in, any other
-    /// aggregate is answered with 404, as if it did not exist.
+    /// Waits until the views include every wanted version, or answers 503.
+    ///
+    /// A customer may wait only for their own customer and orders, and who owns what is
+    /// decided before a wait can end: another customer's aggregate never counts as arrived, so
+    /// its token waits the whole time and answers 503 exactly as an id nobody has does. Neither
+    /// an order's existence nor its version can be learnt from how (or how fast) this answers.
     ///
     /// The database is asked once at the start, on every periodic re-check and when a
-    /// notification cannot say (`*`); otherwise the notifications' versions answer, so many
-    /// waiters do not turn every applied batch into many queries.
+    /// notification cannot say (`*`) or says a wanted version arrived for a customer (who owns
+    /// it is then read); otherwise the notifications' versions answer, so many waiters do not
+    /// turn every applied batch into many queries.
     pub async fn read_your_writes(&self, caller: Caller, wanted: &Wanted) -> Result<(), Problem> {
         if wanted.0.is_empty() {
             return Ok(());
         }
-        self.wait_for(wanted).await?;
-        if let Caller::Customer(me) = caller {
-            for (aggregate, _) in &wanted.0 {
-                let mine = *aggregate == me
-                    || order_detail::find(&self.pool, *aggregate)
-                        .await
-                        .map_err(internal)?
-                        .is_some_and(|(customer, _)| customer == me);
-                if !mine {
-                    return Err(
-                        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found")
-                            .with_detail("The consistency token names nothing of yours."),
-                    );
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn wait_for(&self, wanted: &Wanted) -> Result<(), Problem> {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.consistency_wait;
         let mut changes = self.changes.subscribe();
-        let mut missing = self.not_yet_applied(&wanted.0).await?;
+        let mut missing = self.not_yet_visible(caller, &wanted.0).await?;
         while !missing.is_empty() {
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => {
@@ -104,12 +87,13 @@ impl AppState {
                         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
                 }
                 change = changes::next(&mut changes) => match change {
-                    Some(change) if missing.iter().all(|(id, v)| change.includes(*id, *v).is_some()) => {
+                    Some(change) if missing.iter().all(|(id, v)| change.includes(*id, *v) == Some(false)) => {}
+                    Some(change) if caller == Caller::Admin && missing.iter().all(|(id, v)| change.includes(*id, *v).is_some()) => {
                         missing.retain(|(id, v)| change.includes(*id, *v) != Some(true));
                     }
-                    _ => missing = self.not_yet_applied(&missing).await?,
+                    _ => missing = self.not_yet_visible(caller, &missing).await?,
                 },
-                () = tokio::time::sleep(RECHECK) => missing = self.not_yet_applied(&missing).await?,
+                () = tokio::time::sleep(RECHECK) => missing = self.not_yet_visible(caller, &missing).await?,
             }
         }
         metrics::counter!("read_your_writes_waits_total", "outcome" => "caught_up").increment(1);
@@ -118,14 +102,30 @@ impl AppState {
         Ok(())
     }
 
-    /// The wanted versions the views do not include yet.
-    async fn not_yet_applied(&self, wanted: &[(Uuid, i64)]) -> Result<Vec<(Uuid, i64)>, Problem> {
+    /// The wanted versions that `caller` cannot see yet: not applied, or (for a customer)
+    /// applied to an aggregate that is not theirs.
+    async fn not_yet_visible(
+        &self,
+        caller: Caller,
+        wanted: &[(Uuid, i64)],
+    ) -> Result<Vec<(Uuid, i64)>, Problem> {
         let mut missing = Vec::new();
         for (aggregate, version) in wanted {
             let applied = checkpoint::applied_version(&self.pool, *aggregate)
                 .await
                 .map_err(internal)?;
-            if applied < *version {
+            let visible = applied >= *version
+                && match caller {
+                    Caller::Admin => true,
+                    Caller::Customer(me) => {
+                        *aggregate == me
+                            || order_detail::find(&self.pool, *aggregate)
+                                .await
+                                .map_err(internal)?
+                                .is_some_and(|(customer, _)| customer == me)
+                    }
+                };
+            if !visible {
                 missing.push((*aggregate, *version));
             }
         }

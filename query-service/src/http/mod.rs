@@ -62,6 +62,7 @@ impl std::fmt::Debug for AppState {
 
 /// All routes, wrapped in the shared HTTP edge.
 pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
+    let doc = openapi();
     let routes = Router::new()
         .route("/orders/{id}", get(orders::detail))
         .route("/orders/{id}/stream", get(streams::order))
@@ -76,10 +77,10 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
         .route("/readyz", get(readyz))
         .with_state(state)
         .merge(platform::openapi::routes(
-            openapi(),
+            doc.clone(),
             "Order platform: query service",
         ));
-    platform::http::edge(routes, edge)
+    platform::http::edge(routes, edge, &doc)
 }
 
 /// The back office's routes: order search, dashboards, reports and `/admin/*`, for callers
