@@ -84,12 +84,15 @@ ensure_postgres() {
     say "PostgreSQL: using ${candidate%%\?*}" ; return
   fi
   say "no PostgreSQL at $candidate; starting a private cluster in $STATE/pg"
+  # The server's binaries: postgresql-client alone also makes /usr/lib/postgresql/*/bin, so look
+  # for initdb itself.
   local bindir
-  bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  bindir="$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)"
   if [ -z "$bindir" ]; then
     install_debian_packages postgresql
-    bindir="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    bindir="$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)"
   fi
+  bindir="$(dirname "$bindir")"
   local port="${PRIVATE_PG_PORT:-55432}" run=()
   # initdb refuses to run as root; the cluster then belongs to the postgres user.
   [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
