@@ -87,7 +87,7 @@ ensure_postgres() {
   # The server's binaries: postgresql-client alone also makes /usr/lib/postgresql/*/bin, so look
   # for initdb itself.
   local bindir
-  bindir="$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)"
+  bindir="$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)"
   if [ -z "$bindir" ]; then
     install_debian_packages postgresql
     bindir="$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)"
