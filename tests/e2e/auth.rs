@@ -18,20 +18,7 @@ struct Customer {
 }
 
 async fn customer(app: &TestApp) -> Customer {
-    let id = Uuid::now_v7();
-    let http = client_as(&token("customer", &id.to_string()));
-    let email = format!("{}@example.com", id.simple());
-    let registered = http
-        .post(format!("{}/customers", app.command.url))
-        .json(&json!({ "name": "Grace Hopper", "email": email }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        created_id(registered, "customer_id").await,
-        id,
-        "a customer registers under their token's subject"
-    );
+    let (id, http) = app.register_customer_with_token().await;
     let placed = http
         .post(format!("{}/orders", app.command.url))
         .json(&order_body(id))
@@ -402,19 +389,19 @@ async fn invalid_tokens_get_401_with_a_challenge_and_probes_stay_public() {
     }
 }
 
+/// Another query service of `app`'s, with a rate limit of `per_second` and `burst` per client.
+async fn rate_limited_query_service(app: &TestApp, per_second: f64, burst: f64) -> e2e::Running {
+    let mut config = app.query_config(&format!("{}-limited", app.group));
+    let limit = platform::auth::RateLimit { per_second, burst };
+    config.edge.auth = config.edge.auth.with_rate_limit(Some(limit));
+    app.spawn_query_service_with(config).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_over_their_rate_get_429_with_retry_after() {
     let app = TestApp::spawn().await;
-    let mut config = app.query_config(&format!("{}-limited", app.group));
     // A burst of 3 and then one request per 100 s: the fourth request is over for sure.
-    config.edge.auth = config
-        .edge
-        .auth
-        .with_rate_limit(Some(platform::auth::RateLimit {
-            per_second: 0.01,
-            burst: 3.0,
-        }));
-    let limited = app.spawn_query_service_with(config).await;
+    let limited = rate_limited_query_service(&app, 0.01, 3.0).await;
     let alice = client_as(&token("customer", &Uuid::now_v7().to_string()));
     let bob = client_as(&token("customer", &Uuid::now_v7().to_string()));
     let path = format!("{}/customers/{}", limited.url, Uuid::now_v7());
@@ -451,16 +438,8 @@ async fn clients_over_their_rate_get_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentications_are_limited_per_address_before_a_valid_token_is() {
     let app = TestApp::spawn().await;
-    let mut config = app.query_config(&format!("{}-limited", app.group));
     // Failures get a tenth of this: a burst of 1, then one per 10 s.
-    config.edge.auth = config
-        .edge
-        .auth
-        .with_rate_limit(Some(platform::auth::RateLimit {
-            per_second: 1.0,
-            burst: 10.0,
-        }));
-    let limited = app.spawn_query_service_with(config).await;
+    let limited = rate_limited_query_service(&app, 1.0, 10.0).await;
     let path = format!("{}/orders", limited.url);
     let forged = client_as(&signed_token(
         &json!({ "alg": "HS256", "typ": "JWT" }),

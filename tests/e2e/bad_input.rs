@@ -195,3 +195,22 @@ async fn unknown_fields_and_parameters_are_refused_by_name_not_ignored() {
         .unwrap();
     assert_eq!(fields(&problem(health, 422).await), ["verbose"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_an_operation_does_not_have_is_405_whatever_its_query() {
+    let app = TestApp::spawn().await;
+    let trace = app
+        .http
+        .request(
+            reqwest::Method::TRACE,
+            format!(
+                "{}/orders/{}/events?after_version=0",
+                app.command.url,
+                Uuid::now_v7()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    problem(trace, 405).await;
+}

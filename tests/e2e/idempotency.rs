@@ -217,16 +217,7 @@ async fn a_refused_command_releases_its_key_before_it_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_key_never_meets_a_customers_key() {
     let app = TestApp::spawn().await;
-    let customer = uuid::Uuid::now_v7();
-    let shopper = e2e::client_as(&e2e::token("customer", &customer.to_string()));
-    let email = format!("{}@example.com", customer.simple());
-    let registered = shopper
-        .post(format!("{}/customers", app.command.url))
-        .json(&json!({ "name": "Grace Hopper", "email": email }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), 201);
+    let (customer, shopper) = app.register_customer_with_token().await;
     let body = order_body(customer);
     let theirs = shopper
         .post(format!("{}/orders", app.command.url))

@@ -243,6 +243,26 @@ impl TestApp {
         created_id(self.post("/customers", &body).await, "customer_id").await
     }
 
+    /// Registers a customer the way a shopper does, under the subject of their own customer
+    /// token, and returns their id and a client sending that token.
+    pub async fn register_customer_with_token(&self) -> (Uuid, reqwest::Client) {
+        let id = Uuid::now_v7();
+        let http = client_as(&token("customer", &id.to_string()));
+        let email = format!("{}@example.com", id.simple());
+        let registered = http
+            .post(format!("{}/customers", self.command.url))
+            .json(&serde_json::json!({ "name": "Grace Hopper", "email": email }))
+            .send()
+            .await
+            .expect("POST /customers");
+        assert_eq!(
+            created_id(registered, "customer_id").await,
+            id,
+            "a customer registers under their token's subject"
+        );
+        (id, http)
+    }
+
     /// The configuration of a query service of this test in consumer group `group`.
     pub fn query_config(&self, group: &str) -> query_service::Config {
         query_config(&self.names, &self.topic, group)
