@@ -24,5 +24,6 @@ mod rebuild;
 mod relay;
 mod secrets;
 mod streams;
+mod strict_reads;
 mod verify;
 mod views;

@@ -251,6 +251,29 @@ impl Commands {
         }
     }
 
+    /// The order as the write model has it now (a strict read), in a read-only snapshot.
+    pub async fn current_order(
+        &self,
+        id: OrderId,
+    ) -> Result<Option<crate::domain::order::Order>, CommandError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let order = store::orders::load_current(&mut tx, id).await?;
+        tx.rollback().await?;
+        Ok(order)
+    }
+
+    /// The customer as the write model has them now (a strict read).
+    pub async fn current_customer(
+        &self,
+        id: CustomerId,
+    ) -> Result<Option<crate::domain::customer::Customer>, CommandError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(store::customers::load_current(&mut conn, id).await?)
+    }
+
     /// The audit trail of one aggregate: its events above `after_version`, oldest first.
     pub async fn history(
         &self,

@@ -2,6 +2,7 @@
 //! `X-Consistency-Token` out, problem+json for every error; and the audit trail of each
 //! aggregate.
 
+mod current;
 mod customers;
 mod error;
 mod fields;
@@ -54,8 +55,10 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
             "/customers/{id}/change-email",
             post(customers::change_email),
         )
+        .route("/customers/{id}", get(current::customer))
         .route("/customers/{id}/events", get(history::customer_events))
         .route("/orders", post(orders::place))
+        .route("/orders/{id}", get(current::order))
         .route("/orders/{id}/items", post(orders::add_item))
         .route("/orders/{id}/items/{sku}", delete(orders::remove_item))
         .route("/orders/{id}/confirm", post(orders::confirm))
@@ -81,8 +84,8 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
         description = "Task-based commands on orders and customers. Every accepted command answers with the aggregate's new version (also its ETag) and an X-Consistency-Token for the query service. Errors are RFC 9457 problems (application/problem+json)."
     ),
     paths(
-        customers::register, customers::rename, customers::change_email, history::customer_events,
-        orders::place, orders::add_item, orders::remove_item, orders::confirm, orders::ship, orders::deliver, orders::cancel,
+        customers::register, customers::rename, customers::change_email, current::customer, history::customer_events,
+        orders::place, current::order, orders::add_item, orders::remove_item, orders::confirm, orders::ship, orders::deliver, orders::cancel,
         history::order_events
     ),
     components(schemas(platform::openapi::ProblemSchema)),

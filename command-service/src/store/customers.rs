@@ -54,6 +54,25 @@ pub async fn load_for_update(
     }))
 }
 
+/// Loads a customer as it is, without locking it (a strict read).
+pub async fn load_current(
+    conn: &mut PgConnection,
+    id: CustomerId,
+) -> anyhow::Result<Option<Customer>> {
+    let row: Option<(String, String, i64)> =
+        sqlx::query_as("SELECT name, email, version FROM customers WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(conn)
+            .await
+            .context("read customer")?;
+    Ok(row.map(|(name, email, version)| Customer {
+        id,
+        name,
+        email,
+        version,
+    }))
+}
+
 /// True when the customer exists. The orders' foreign key makes this hold until commit.
 pub async fn exists(tx: &mut PgConnection, id: CustomerId) -> anyhow::Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1)")

@@ -35,16 +35,39 @@ pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Er
 /// statement that waited for the lock sees the locked row's new version but reads everything
 /// else from the snapshot taken before it waited, which would be the previous command's lines.
 pub async fn load_for_update(tx: &mut PgConnection, id: OrderId) -> anyhow::Result<Option<Order>> {
-    let Some(row) = sqlx::query(
-        "SELECT customer_id, status, currency, shipping_address, carrier, tracking_number,
-                cancellation_reason, version, placed_at
-         FROM orders WHERE id = $1
-         FOR NO KEY UPDATE",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *tx)
-    .await
-    .context("lock order")?
+    load(tx, id, Lock::ForUpdate).await
+}
+
+/// Loads an order as it is, without locking it: for a strict read, inside a read-only
+/// transaction whose snapshot keeps the row and its lines consistent.
+pub async fn load_current(tx: &mut PgConnection, id: OrderId) -> anyhow::Result<Option<Order>> {
+    load(tx, id, Lock::None).await
+}
+
+/// Whether loading an order locks its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    ForUpdate,
+    None,
+}
+
+async fn load(tx: &mut PgConnection, id: OrderId, lock: Lock) -> anyhow::Result<Option<Order>> {
+    const SELECT: &str = "SELECT customer_id, status, currency, shipping_address, carrier,
+                tracking_number, cancellation_reason, version, placed_at
+         FROM orders WHERE id = $1";
+    const SELECT_FOR_UPDATE: &str = "SELECT customer_id, status, currency, shipping_address,
+                carrier, tracking_number, cancellation_reason, version, placed_at
+         FROM orders WHERE id = $1 FOR NO KEY UPDATE";
+    let statement = if lock == Lock::ForUpdate {
+        SELECT_FOR_UPDATE
+    } else {
+        SELECT
+    };
+    let Some(row) = sqlx::query(statement)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("read order")?
     else {
         return Ok(None);
     };
