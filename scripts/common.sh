@@ -168,7 +168,11 @@ group.initial.rebalance.delay.ms=0
 EOF
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cluster_id
-    cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    # A random id in Kafka's form (base64url of a UUID); like Kafka's own, never one that starts
+    # with "-", which the storage tool would take for an option.
+    cluster_id="$(python3 -c 'import base64, uuid
+while (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass
+print(i)')"
     java -cp "$classpath" -Dlog4j2.configurationFile="$BROKER_CACHE/log4j2.properties" \
       -Dkafka.log.file="$dir/broker.log" kafka.tools.StorageTool format \
       -t "$cluster_id" -c "$dir/server.properties" >>"$dir/broker.log" 2>&1 ||
