@@ -89,6 +89,8 @@ pub struct AuthSettings {
     mode: Mode,
     /// Requests per second and burst allowed per client; `None` turns the limit off.
     pub rate_limit: Option<RateLimit>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client a limit is keyed by.
+    pub trusted_proxies: crate::peer::TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,7 @@ impl AuthSettings {
         AuthSettings {
             mode: Mode::Disabled,
             rate_limit: None,
+            trusted_proxies: Default::default(),
         }
     }
 
@@ -123,6 +126,7 @@ impl AuthSettings {
         AuthSettings {
             mode: Mode::Jwt(Arc::new(verifier)),
             rate_limit: None,
+            trusted_proxies: Default::default(),
         }
     }
 
@@ -135,7 +139,8 @@ impl AuthSettings {
     /// Reads `AUTH_MODE` (`jwt`, the default, or `disabled`), the key and claims settings
     /// (`AUTH_JWT_HS256_SECRET` or `AUTH_JWT_RS256_PUBLIC_KEY` / `AUTH_JWT_RS256_PUBLIC_KEY_FILE`,
     /// `AUTH_JWT_ISSUER`, `AUTH_JWT_AUDIENCE`, `AUTH_JWT_LEEWAY_SECONDS`) and the rate limit
-    /// (`RATE_LIMIT_PER_SECOND`, 0 turns it off; `RATE_LIMIT_BURST`).
+    /// (`RATE_LIMIT_PER_SECOND`, 0 turns it off, which is the default with authentication off;
+    /// `RATE_LIMIT_BURST`; `TRUSTED_PROXIES`).
     pub fn from_env() -> Result<AuthSettings, ConfigError> {
         let mode: String = config::var("AUTH_MODE", "jwt".to_owned())?;
         let settings = match mode.as_str() {
@@ -148,7 +153,10 @@ impl AuthSettings {
                 });
             }
         };
-        let per_second: f64 = config::var("RATE_LIMIT_PER_SECOND", 100.0)?;
+        // With authentication off every local client would share one address's budget (a
+        // frontend polling fast runs out of it), so the limit is off unless asked for.
+        let default_rate = if settings.is_enabled() { 100.0 } else { 0.0 };
+        let per_second: f64 = config::var("RATE_LIMIT_PER_SECOND", default_rate)?;
         let burst: f64 = config::var("RATE_LIMIT_BURST", (per_second * 2.0).max(1.0))?;
         let valid = |v: f64| v.is_finite() && v >= 0.0;
         if !valid(per_second) || !valid(burst) || (per_second > 0.0 && burst < 1.0) {
@@ -158,7 +166,10 @@ impl AuthSettings {
             });
         }
         let limit = (per_second > 0.0).then_some(RateLimit { per_second, burst });
-        Ok(settings.with_rate_limit(limit))
+        Ok(AuthSettings {
+            trusted_proxies: crate::peer::TrustedProxies::from_env()?,
+            ..settings.with_rate_limit(limit)
+        })
     }
 
     /// Whether requests are authenticated.
@@ -508,7 +519,7 @@ pub async fn authenticate(
     let (caller, client) = match &gate.settings.mode {
         // The peer address is only worth formatting when there is a limit to key by it.
         Mode::Disabled if gate.settings.rate_limit.is_none() => (Caller::Admin, String::new()),
-        Mode::Disabled => (Caller::Admin, peer(&request)),
+        Mode::Disabled => (Caller::Admin, client_address(&gate, &request)),
         Mode::Jwt(verifier) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -520,7 +531,10 @@ pub async fn authenticate(
                 failed => {
                     // Failures count against the caller's address at a tenth of the rate, so
                     // guessing tokens (and making the service check signatures) stays slow.
-                    let client = format!("failed authentication from {}", peer(&request));
+                    let client = format!(
+                        "failed authentication from {}",
+                        client_address(&gate, &request)
+                    );
                     if let Err(wait) = gate.take(&client, Instant::now(), FAILURE_SHARE) {
                         return too_many_requests(&gate, wait, FAILURE_SHARE);
                     }
@@ -536,12 +550,15 @@ pub async fn authenticate(
     next.run(request).await
 }
 
-/// The address the request came from, as text.
-fn peer(request: &Request) -> String {
+/// The address the request came from, as text: the peer, or the client behind a trusted proxy.
+fn client_address(gate: &Gate, request: &Request) -> String {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .map(|ConnectInfo(addr)| {
+            let proxies = &gate.settings.trusted_proxies;
+            proxies.client(addr.ip(), request.headers()).to_string()
+        })
         .unwrap_or_default()
 }
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod openapi;
+pub mod peer;
 pub mod problem;
 pub mod serve;
 pub mod shutdown;

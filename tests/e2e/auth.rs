@@ -464,6 +464,68 @@ async fn failed_authentications_are_limited_per_address_before_a_valid_token_is(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authentication_off_a_busy_local_client_is_not_rate_limited_by_default() {
+    let app = TestApp::spawn().await;
+    // No RATE_LIMIT_PER_SECOND: the service's default for AUTH_MODE=disabled.
+    let service = app.spawn_command_process_with(&[]).await;
+    let http = Client::new();
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let (http, url) = (
+            http.clone(),
+            format!("{}/customers/{}", service.url, Uuid::now_v7()),
+        );
+        clients.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                statuses.push(http.get(&url).send().await.unwrap().status().as_u16());
+            }
+            statuses
+        }));
+    }
+    for client in clients {
+        let statuses = client.await.unwrap();
+        assert!(statuses.iter().all(|s| *s == 404), "{statuses:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let app = TestApp::spawn().await;
+    let limited = |trusted: &str| {
+        let mut config = app.query_config(&format!("{}-{trusted}", app.group));
+        let limit = platform::auth::RateLimit {
+            per_second: 0.01,
+            burst: 1.0,
+        };
+        let mut auth = platform::auth::AuthSettings::disabled().with_rate_limit(Some(limit));
+        auth.trusted_proxies = trusted.parse().unwrap();
+        config.edge.auth = auth;
+        app.spawn_query_service_with(config)
+    };
+    let status = |url: &str, client: &'static str| {
+        let request = Client::new()
+            .get(format!("{url}/orders"))
+            .header("x-forwarded-for", client)
+            .send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    let proxied = limited("127.0.0.1").await;
+    assert_eq!(status(&proxied.url, "203.0.113.7").await, 200);
+    assert_eq!(status(&proxied.url, "203.0.113.7").await, 429);
+    assert_eq!(
+        status(&proxied.url, "203.0.113.8").await,
+        200,
+        "another client behind the proxy"
+    );
+
+    // Without trusting the peer, the header is the client's own word and counts for nothing.
+    let direct = limited("").await;
+    assert_eq!(status(&direct.url, "203.0.113.7").await, 200);
+    assert_eq!(status(&direct.url, "203.0.113.8").await, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_and_deeply_nested_json_are_refused() {
     let app = TestApp::spawn().await;
     let customer = app.register_customer().await;

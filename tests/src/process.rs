@@ -65,20 +65,29 @@ impl TestApp {
                 "KAFKA_DEAD_LETTER_TOPIC",
                 format!("{}.dead-letters", self.topic),
             ),
+            ("RATE_LIMIT_PER_SECOND", "0".into()),
         ];
         self.spawn_process("query-service", &vars).await
     }
 
-    /// Starts a command-service process on this test's write database and topic, and waits until
-    /// it is ready.
+    /// Starts a command-service process on this test's write database and topic (no rate limit),
+    /// and waits until it is ready.
     pub async fn spawn_command_process(&self) -> ServiceProcess {
-        let database = self.names.server.with_database(&self.names.command_db);
-        let vars = [("DATABASE_URL", database.expose().to_owned())];
-        self.spawn_process("command-service", &vars).await
+        self.spawn_command_process_with(&[("RATE_LIMIT_PER_SECOND", "0".into())])
+            .await
     }
 
-    /// Starts `service` on a free port with this test's broker and topic, authentication off (it
-    /// is reached only by the test) and JSON logs kept in memory (and shown with `TEST_LOG`).
+    /// [`TestApp::spawn_command_process`] with `vars` and the service's own defaults otherwise.
+    pub async fn spawn_command_process_with(&self, vars: &[(&str, String)]) -> ServiceProcess {
+        let database = self.names.server.with_database(&self.names.command_db);
+        let mut all = vec![("DATABASE_URL", database.expose().to_owned())];
+        all.extend(vars.iter().cloned());
+        self.spawn_process("command-service", &all).await
+    }
+
+    /// Starts `service` on a free port with this test's broker and topic and `vars`,
+    /// authentication off (it is reached only by the test) and JSON logs kept in memory (and
+    /// shown with `TEST_LOG`).
     async fn spawn_process(&self, service: &str, vars: &[(&str, String)]) -> ServiceProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -92,7 +101,6 @@ impl TestApp {
             .env("KAFKA_TOPIC", &self.topic)
             .env("KAFKA_TOPIC_PARTITIONS", "3")
             .env("AUTH_MODE", "disabled")
-            .env("RATE_LIMIT_PER_SECOND", "0")
             .env("LOG_FORMAT", "json")
             .env(
                 "RUST_LOG",
