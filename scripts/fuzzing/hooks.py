@@ -101,6 +101,11 @@ def known_false_positive(failure, case, response):
             return "rule no schema can state: " + ", ".join(sorted({e["message"] for e in body["errors"]}))
         if name := nonconforming_parameter(case):
             return f"labelled positive, but {name} does not match its schema"
+    if failure.code == "ST201":  # negative_data_rejection: a schema-violating request accepted
+        # Refused, not accepted: a generated body over HTTP_BODY_LIMIT_BYTES is answered 413
+        # before anything reads it, a status Schemathesis does not count as a rejection.
+        if response.status_code == 413:
+            return "413: the body is over HTTP_BODY_LIMIT_BYTES (refused unread)"
     if failure.code == "ST101":  # not_a_server_error
         # A well-formed X-Consistency-Token (or ?min_version=) naming a write that never happens:
         # the documented 503 after CONSISTENCY_WAIT_MS, with Retry-After.
