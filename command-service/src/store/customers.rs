@@ -4,6 +4,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use super::Lock;
 use crate::domain::customer::Customer;
 use crate::domain::values::CustomerId;
 
@@ -39,19 +40,7 @@ pub async fn load_for_update(
     tx: &mut PgConnection,
     id: CustomerId,
 ) -> anyhow::Result<Option<Customer>> {
-    let row: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT name, email, version FROM customers WHERE id = $1 FOR NO KEY UPDATE",
-    )
-    .bind(id.0)
-    .fetch_optional(tx)
-    .await
-    .context("load customer")?;
-    Ok(row.map(|(name, email, version)| Customer {
-        id,
-        name,
-        email,
-        version,
-    }))
+    load(tx, id, Lock::ForUpdate).await
 }
 
 /// Loads a customer as it is, without locking it (a strict read).
@@ -59,12 +48,25 @@ pub async fn load_current(
     conn: &mut PgConnection,
     id: CustomerId,
 ) -> anyhow::Result<Option<Customer>> {
-    let row: Option<(String, String, i64)> =
-        sqlx::query_as("SELECT name, email, version FROM customers WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(conn)
-            .await
-            .context("read customer")?;
+    load(conn, id, Lock::None).await
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    id: CustomerId,
+    lock: Lock,
+) -> anyhow::Result<Option<Customer>> {
+    let statement = match lock {
+        Lock::ForUpdate => {
+            "SELECT name, email, version FROM customers WHERE id = $1 FOR NO KEY UPDATE"
+        }
+        Lock::None => "SELECT name, email, version FROM customers WHERE id = $1",
+    };
+    let row: Option<(String, String, i64)> = sqlx::query_as(statement)
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .context("read customer")?;
     Ok(row.map(|(name, email, version)| Customer {
         id,
         name,

@@ -7,6 +7,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use super::Lock;
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::values::{CustomerId, OrderId};
 
@@ -44,13 +45,6 @@ pub async fn load_current(tx: &mut PgConnection, id: OrderId) -> anyhow::Result<
     load(tx, id, Lock::None).await
 }
 
-/// Whether loading an order locks its row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lock {
-    ForUpdate,
-    None,
-}
-
 async fn load(tx: &mut PgConnection, id: OrderId, lock: Lock) -> anyhow::Result<Option<Order>> {
     const SELECT: &str = "SELECT customer_id, status, currency, shipping_address, carrier,
                 tracking_number, cancellation_reason, version, placed_at
@@ -58,10 +52,9 @@ async fn load(tx: &mut PgConnection, id: OrderId, lock: Lock) -> anyhow::Result<
     const SELECT_FOR_UPDATE: &str = "SELECT customer_id, status, currency, shipping_address,
                 carrier, tracking_number, cancellation_reason, version, placed_at
          FROM orders WHERE id = $1 FOR NO KEY UPDATE";
-    let statement = if lock == Lock::ForUpdate {
-        SELECT_FOR_UPDATE
-    } else {
-        SELECT
+    let statement = match lock {
+        Lock::ForUpdate => SELECT_FOR_UPDATE,
+        Lock::None => SELECT,
     };
     let Some(row) = sqlx::query(statement)
         .bind(id.0)
