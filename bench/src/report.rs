@@ -374,7 +374,10 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
     }
     let _ = writeln!(
         md,
-        "| settings | DB pools of a fixed 16 connections per service (and 2 for the projector); relay batch 500, outbox vacuum every 10,000 events, linger 1 ms; consumer batch 500 / 5 ms, fetch.wait.max.ms 100 (the broker answers as soon as data arrives); orders of 2 lines for 2,000 customers |"
+        "| settings | DB pools of a fixed 16 connections per service (and 2 for the projector); \
+         relay batch 500, outbox vacuum every 10,000 events, linger 1 ms; consumer batch 500 / \
+         5 ms, fetch.wait.max.ms 100 (the broker answers as soon as data arrives); orders of 2 \
+         lines for 2,000 customers |"
     );
     let _ = writeln!(
         md,

@@ -9,12 +9,14 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use platform::auth::Caller;
+use platform::openapi::ProblemSchema;
 use platform::problem::Problem;
 use shared_events::AggregateType;
 use shared_events::order::{OrderLine, ShippingAddress};
 use uuid::Uuid;
 
 use super::{AppState, error, path_id};
+
 use crate::domain::customer::Customer;
 use crate::domain::order::Order;
 use crate::domain::values::{CustomerId, OrderId};
@@ -90,7 +92,23 @@ impl From<Customer> for CustomerState {
 }
 
 /// The order now, from the write model.
-#[utoipa::path(get, path = "/orders/{id}", tag = "orders", summary = "The order as it is now (strict read from the write model)", params(("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "The order", body = OrderState, headers(("ETag" = String, description = "\"<version>\", usable in If-Match"))), (status = 404, description = "No such order (or another customer's)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    summary = "The order as it is now (strict read from the write model)",
+    params(("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
+    responses(
+        (
+            status = 200, description = "The order", body = OrderState,
+            headers(("ETag" = String, description = "\"<version>\", usable in If-Match"))
+        ),
+        (
+            status = 404, description = "No such order (or another customer's)", body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn order(
     caller: Caller,
     State(state): State<AppState>,
@@ -107,7 +125,23 @@ pub async fn order(
 }
 
 /// The customer now, from the write model.
-#[utoipa::path(get, path = "/customers/{id}", tag = "customers", summary = "The customer as they are now (strict read from the write model)", params(("id" = String, Path, format = Uuid, description = "Customer id (UUID)")), responses((status = 200, description = "The customer", body = CustomerState, headers(("ETag" = String, description = "\"<version>\", usable in If-Match"))), (status = 404, description = "No such customer (or another one than the caller)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/customers/{id}",
+    tag = "customers",
+    summary = "The customer as they are now (strict read from the write model)",
+    params(("id" = String, Path, format = Uuid, description = "Customer id (UUID)")),
+    responses(
+        (
+            status = 200, description = "The customer", body = CustomerState,
+            headers(("ETag" = String, description = "\"<version>\", usable in If-Match"))
+        ),
+        (
+            status = 404, description = "No such customer (or another one than the caller)", body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn customer(
     caller: Caller,
     State(state): State<AppState>,
