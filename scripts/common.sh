@@ -34,6 +34,8 @@ ensure_packages() {
   command -v curl >/dev/null || missing+=(curl)
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v pg_isready >/dev/null || missing+=(postgresql-client)
+  # The browser the tests render pages in (the machine cannot download one of its own).
+  command -v chromium >/dev/null || missing+=(chromium)
   dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
   dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
   if [ ${#missing[@]} -gt 0 ]; then install_debian_packages "${missing[@]}"; fi

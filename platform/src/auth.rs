@@ -1,5 +1,7 @@
 //! Who is calling, and how often: bearer JWTs checked for signature, issuer, audience and
 //! expiry (with bounded clock skew) and turned into a [`Caller`]; and a per-client rate limit.
+//! A service may also accept [`Tickets`] where a bearer header cannot be sent (a browser's
+//! `EventSource`): short-lived, single-purpose credentials it issued to an authenticated caller.
 //!
 //! Two roles, taken from the token's space-separated `scope` claim: `admin` (the back office)
 //! and `customer`, whose subject (`sub`) is their customer id. The services decide per route
@@ -11,7 +13,9 @@
 //! public-key token is refused.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -83,6 +87,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// Who a request counts against: the token's subject, or the client's address when
+/// authentication is off. Put into the request's extensions by [`authenticate`] beside the
+/// [`Caller`], for limits per caller (the rate limit, the query service's open streams).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Client(pub String);
+
+/// What a ticket stands for once redeemed: the caller and the subject it counts against.
+pub type Redeemed = Option<(Caller, String)>;
+
+/// Credentials a service issues itself for requests that cannot carry a bearer token: a
+/// request without `Authorization` but with a `ticket` query parameter is authenticated by
+/// [`Tickets::redeem`].
+pub trait Tickets: Send + Sync + std::fmt::Debug {
+    /// Who `ticket` stands for on `path`: `None` when it is unknown, expired or for another
+    /// path; an error when that cannot be told (the database is unavailable).
+    fn redeem<'a>(
+        &'a self,
+        ticket: &'a str,
+        path: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Redeemed, Problem>> + Send + 'a>>;
+}
+
 /// How callers are authenticated and limited.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -91,6 +117,8 @@ pub struct AuthSettings {
     pub rate_limit: Option<RateLimit>,
     /// Reverse proxies whose `X-Forwarded-For` names the client a limit is keyed by.
     pub trusted_proxies: crate::peer::TrustedProxies,
+    /// Tickets the service accepts besides bearer tokens, if any.
+    pub tickets: Option<Arc<dyn Tickets>>,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +146,7 @@ impl AuthSettings {
             mode: Mode::Disabled,
             rate_limit: None,
             trusted_proxies: Default::default(),
+            tickets: None,
         }
     }
 
@@ -127,6 +156,7 @@ impl AuthSettings {
             mode: Mode::Jwt(Arc::new(verifier)),
             rate_limit: None,
             trusted_proxies: Default::default(),
+            tickets: None,
         }
     }
 
@@ -232,6 +262,9 @@ pub enum TokenError {
         "the token grants no role here (scope `admin`, or `customer` with a customer id as `sub`)"
     )]
     Role,
+    /// A stream ticket that is unknown, expired or for another stream.
+    #[error("the ticket is unknown, has expired, or opens another stream; ask for a new one")]
+    Ticket,
 }
 
 #[derive(Deserialize)]
@@ -506,26 +539,37 @@ impl Gate {
 }
 
 /// Middleware: authenticates every request but those to [`PUBLIC_PATHS`], puts the [`Caller`]
-/// into the request's extensions, and applies the per-client rate limit (keyed by the token's
-/// subject, or by the peer address when authentication is off).
+/// and the [`Client`] it counts against into the request's extensions, and applies the
+/// per-client rate limit (keyed by the token's subject, or by the peer address when
+/// authentication is off). Without `Authorization`, a `ticket` query parameter is redeemed by
+/// the service's [`Tickets`].
 pub async fn authenticate(
     State(gate): State<Arc<Gate>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    if PUBLIC_PATHS.contains(&request.uri().path()) {
+    if PUBLIC_PATHS.contains(&request.uri().path()) || request.uri().path().starts_with("/docs/") {
         return next.run(request).await;
     }
     let (caller, client) = match &gate.settings.mode {
-        // The peer address is only worth formatting when there is a limit to key by it.
-        Mode::Disabled if gate.settings.rate_limit.is_none() => (Caller::Admin, String::new()),
         Mode::Disabled => (Caller::Admin, client_address(&gate, &request)),
         Mode::Jwt(verifier) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_secs_f64();
-            match bearer(request.headers()).map(|token| verifier.verify(token, now)) {
+            let verified = match (bearer(request.headers()), &gate.settings.tickets) {
+                (Some(token), _) => Some(verifier.verify(token, now)),
+                (None, Some(tickets)) => match ticket(request.uri().query()) {
+                    Some(ticket) => match tickets.redeem(ticket, request.uri().path()).await {
+                        Ok(redeemed) => Some(redeemed.ok_or(TokenError::Ticket)),
+                        Err(problem) => return problem.into_response(),
+                    },
+                    None => None,
+                },
+                (None, None) => None,
+            };
+            match verified {
                 Some(Ok((caller, subject))) => (caller, subject),
                 Some(Err(TokenError::Role)) => return forbidden(TokenError::Role),
                 failed => {
@@ -547,7 +591,28 @@ pub async fn authenticate(
         return too_many_requests(&gate, wait, 1.0);
     }
     request.extensions_mut().insert(caller);
+    request.extensions_mut().insert(Client(client));
     next.run(request).await
+}
+
+/// A new random credential: 32 bytes from OpenSSL's CSPRNG, base64url without padding.
+pub fn new_secret() -> Result<String, openssl::error::ErrorStack> {
+    let mut bytes = [0u8; 32];
+    openssl::rand::rand_bytes(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What is stored of a credential, so a leaked table opens nothing: its SHA-256.
+pub fn fingerprint(secret: &str) -> [u8; 32] {
+    openssl::sha::sha256(secret.as_bytes())
+}
+
+/// The `ticket` query parameter, if the query has one.
+fn ticket(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ticket="))
+        .filter(|t| !t.is_empty())
 }
 
 /// The address the request came from, as text: the peer, or the client behind a trusted proxy.
@@ -821,6 +886,15 @@ mod tests {
         );
         let tampered = token.replacen(&b64(&claims("admin", "x")), &b64(&claims("admin", "y")), 1);
         assert_eq!(caller(&v, &tampered, NOW), Err(TokenError::Signature));
+    }
+
+    #[test]
+    fn a_ticket_is_read_from_its_own_query_parameter() {
+        assert_eq!(ticket(Some("ticket=abc")), Some("abc"));
+        assert_eq!(ticket(Some("min_version=2&ticket=abc")), Some("abc"));
+        assert_eq!(ticket(Some("xticket=abc")), None);
+        assert_eq!(ticket(Some("ticket=")), None);
+        assert_eq!(ticket(None), None);
     }
 
     #[test]

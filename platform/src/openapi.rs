@@ -1,9 +1,10 @@
 //! What both services' OpenAPI documents share: the problem schema, the error responses every
 //! operation can give, and the routes that serve the document (`/openapi.json`) and a
-//! human-readable page (`/docs`, Redoc loaded by the browser from its CDN).
+//! human-readable page (`/docs`, rendered in the browser by a script the service serves).
 
 use axum::Router;
-use axum::response::{Html, IntoResponse};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use utoipa::openapi::path::{Operation, Parameter};
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
@@ -137,40 +138,66 @@ fn not_null(parameter: &mut Parameter) {
     }
 }
 
-/// `GET /openapi.json` (the document) and `GET /docs` (a page rendering it).
+/// `GET /openapi.json` (the document) and `GET /docs` (a page rendering it, whose script and
+/// style the service serves itself: the page works offline and runs no third party's code).
 pub fn routes(doc: OpenApi, title: &'static str) -> Router {
     let json = doc.to_json().unwrap_or_default();
+    let page = include_str!("docs/index.html").replace("{title}", &escape_html(title));
     Router::new()
         .route(
             "/openapi.json",
             get(move || {
                 let json = json.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        json,
-                    )
-                        .into_response()
-                }
+                async move { ([(header::CONTENT_TYPE, "application/json")], json).into_response() }
             }),
         )
-        .route("/docs", get(move || async move { Html(docs_page(title)) }))
+        .route(
+            "/docs",
+            get(move || {
+                let page = page.clone();
+                async move { asset("text/html; charset=utf-8", page) }
+            }),
+        )
+        .route(
+            "/docs/docs.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("docs/docs.js"),
+                )
+            }),
+        )
+        .route(
+            "/docs/docs.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("docs/docs.css")) }),
+        )
 }
 
-fn docs_page(title: &str) -> String {
-    format!(
-        "<!doctype html>
-<html lang=\"en\">
-<head>
-  <meta charset=\"utf-8\">
-  <title>{title}</title>
-  <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">
-</head>
-<body>
-  <redoc spec-url=\"/openapi.json\"></redoc>
-  <script src=\"https://cdn.redoc.ly/redoc/v2.5.0/bundles/redoc.standalone.js\"></script>
-</body>
-</html>
-"
+/// What the documentation page may load and do: this origin's script, style and
+/// `openapi.json`, nothing else; no framing.
+const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+fn asset(
+    content_type: &'static str,
+    body: impl Into<axum::body::Body>,
+) -> axum::response::Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, DOCS_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body.into(),
     )
+        .into_response()
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -36,6 +36,11 @@ pub struct Config {
     pub ready_max_lag: i64,
     /// Longest read-your-writes wait (`CONSISTENCY_WAIT_MS`, default 2000, at most 30000).
     pub consistency_wait: Duration,
+    /// How long a stream ticket opens its stream (`STREAM_TICKET_TTL_SECONDS`, default 60).
+    pub stream_ticket_lifetime: Duration,
+    /// Most live streams one client may hold open on a replica (`STREAMS_PER_CLIENT`,
+    /// default 32).
+    pub streams_per_client: usize,
 }
 
 impl Config {
@@ -73,6 +78,11 @@ impl Config {
             topic_replication: config::var("KAFKA_TOPIC_REPLICATION_FACTOR", 1)?,
             ready_max_lag: config::var("READY_MAX_LAG_EVENTS", 10_000)?,
             consistency_wait: Duration::from_millis(wait),
+            stream_ticket_lifetime: Duration::from_secs(config::var(
+                "STREAM_TICKET_TTL_SECONDS",
+                60,
+            )?),
+            streams_per_client: config::var("STREAMS_PER_CLIENT", 32)?,
         })
     }
 }

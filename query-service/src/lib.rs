@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod http;
 pub mod projections;
 pub mod startup;
+pub mod tickets;
 pub mod verify;
 
 pub use config::Config;

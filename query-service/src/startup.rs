@@ -16,8 +16,9 @@ use crate::config::Config;
 use crate::consumer::progress::Progress;
 use crate::consumer::rebuild::Rebuild;
 use crate::consumer::{self, Projector, ProjectorConsumer};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, OpenStreams};
 use crate::projections::{MIGRATOR, checkpoint};
+use crate::tickets::TicketStore;
 
 /// How long shutdown waits for in-flight requests and the projector's batch.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -82,6 +83,8 @@ impl Application {
             consistency_wait: config.consistency_wait,
             shutdown: shutdown.clone(),
             ready_max_lag: config.ready_max_lag,
+            tickets: TicketStore::new(pool.clone(), config.stream_ticket_lifetime),
+            streams: OpenStreams::new(config.streams_per_client),
         };
         let listener = TcpListener::bind(config.http_addr)
             .await

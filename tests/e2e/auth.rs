@@ -180,7 +180,7 @@ async fn customers_read_only_their_own_views_and_admins_read_the_back_office() {
             format!("/customers/{}/orders", c.id),
         ]
     };
-    wait_for_profile(&app, bob.id).await;
+    app.wait_for_customer(bob.id).await;
     for path in own(&bob) {
         assert_eq!(
             call(&anonymous, Method::GET, url(&path), None).await,
@@ -292,14 +292,6 @@ async fn customers_read_only_their_own_views_and_admins_read_the_back_office() {
         .await
         .unwrap();
     assert_eq!(own_wait.status(), 200);
-}
-
-async fn wait_for_profile(app: &TestApp, customer: Uuid) {
-    e2e::wait_for("the customer's profile", || async {
-        let response = app.query(&format!("/customers/{customer}")).await;
-        (response.status() == 200).then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

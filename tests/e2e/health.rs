@@ -1,6 +1,7 @@
 //! Liveness and readiness of both services.
 
 use e2e::TestApp;
+use reqwest::Client;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,15 +125,69 @@ async fn both_services_serve_their_openapi_document_and_a_docs_page() {
             .unwrap();
         assert_eq!(served["openapi"], "3.1.0");
         assert_eq!(served, expected);
-        let docs = app.http.get(format!("{url}/docs")).send().await.unwrap();
+        let docs = Client::new()
+            .get(format!("{url}/docs"))
+            .send()
+            .await
+            .unwrap();
+        let policy = header(&docs, "content-security-policy");
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(header(&docs, "content-type").starts_with("text/html"));
+        let page = docs.text().await.unwrap();
         assert!(
-            docs.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html")
+            !page.contains("http"),
+            "the page loads nothing from elsewhere: {page}"
         );
-        assert!(docs.text().await.unwrap().contains("/openapi.json"));
+        for (asset, kind) in [("docs.js", "text/javascript"), ("docs.css", "text/css")] {
+            assert!(page.contains(&format!("\"docs/{asset}\"")), "{page}");
+            let served = Client::new()
+                .get(format!("{url}/docs/{asset}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(served.status(), 200, "{asset}");
+            assert!(header(&served, "content-type").starts_with(kind));
+        }
+
+        // A real browser, offline but for the service, under the page's CSP.
+        let dom = headless_chromium_dom(&format!("{url}/docs")).await;
+        assert!(
+            dom.contains("data-rendered=\"true\""),
+            "not rendered: {dom}"
+        );
+        for (_, item) in served["paths"].as_object().unwrap() {
+            for (_, operation) in item.as_object().unwrap() {
+                let id = operation["operationId"].as_str().unwrap();
+                assert!(dom.contains(&format!("id=\"{id}\"")), "{id} is not shown");
+            }
+        }
     }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    let value = response.headers().get(name);
+    value.map_or("", |v| v.to_str().unwrap()).to_owned()
+}
+
+/// The DOM of `url` once its scripts ran, as Debian's chromium renders it headless.
+async fn headless_chromium_dom(url: &str) -> String {
+    let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let url = url.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu"])
+            .args(["--virtual-time-budget=10000", "--dump-dom", &url])
+            .output()
+            .unwrap_or_else(|e| panic!("run {chromium} (scripts/test installs it): {e}"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

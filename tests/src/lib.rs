@@ -297,6 +297,15 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the query service shows customer `id`'s profile.
+    pub async fn wait_for_customer(&self, id: Uuid) {
+        wait_for(&format!("customer {id}'s profile"), || async {
+            let response = self.query(&format!("/customers/{id}")).await;
+            (response.status() == 200).then_some(())
+        })
+        .await;
+    }
+
     /// A producer on the test's broker, for injecting messages.
     pub fn producer(&self) -> FutureProducer {
         KafkaSettings {
@@ -664,6 +673,8 @@ fn query_config(names: &Names, topic: &str, group: &str) -> query_service::Confi
         topic_replication: 1,
         ready_max_lag: 10_000,
         consistency_wait: Duration::from_secs(2),
+        stream_ticket_lifetime: Duration::from_secs(60),
+        streams_per_client: 32,
     }
 }
 

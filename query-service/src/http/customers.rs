@@ -17,7 +17,7 @@ use super::orders::page;
 use super::params::Params;
 use crate::projections::{customer_profile, order_lists};
 
-fn not_found(id: &str) -> Problem {
+pub(super) fn not_found(id: &str) -> Problem {
     Problem::new(StatusCode::NOT_FOUND, "not-found", "Customer not found").with_detail(format!(
         "No customer with id {id:?} is known to the query service (yet)."
     ))
@@ -25,7 +25,7 @@ fn not_found(id: &str) -> Problem {
 
 /// The customer `id` names, if the caller may see them; otherwise a 404 that does not say
 /// whether they exist.
-fn own_customer(caller: Caller, id: &str) -> Result<Uuid, Problem> {
+pub(super) fn own_customer(caller: Caller, id: &str) -> Result<Uuid, Problem> {
     Uuid::try_parse(id)
         .ok()
         .filter(|customer| caller.acts_for(*customer))

@@ -28,6 +28,7 @@ use crate::consumer::progress::Progress;
 use crate::consumer::rebuild::Rebuild;
 
 pub use consistency::CONSISTENCY_TOKEN;
+pub use streams::OpenStreams;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -50,6 +51,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Not ready while the views lag more events than this behind the topic.
     pub ready_max_lag: i64,
+    /// Issues the tickets browsers open streams with.
+    pub tickets: crate::tickets::TicketStore,
+    /// The streams each client has open here.
+    pub streams: streams::OpenStreams,
 }
 
 impl std::fmt::Debug for AppState {
@@ -60,11 +65,14 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// All routes, wrapped in the shared HTTP edge.
+/// All routes, wrapped in the shared HTTP edge, which also accepts the service's stream tickets.
 pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
     let doc = openapi();
+    let mut edge = edge.clone();
+    edge.auth.tickets = Some(Arc::new(state.tickets.clone()));
     let routes = Router::new()
         .route("/orders/{id}", get(orders::detail))
+        .route("/stream-tickets", post(streams::ticket))
         .route("/orders/{id}/stream", get(streams::order))
         .route("/customers/{id}", get(customers::profile))
         .route("/customers/{id}/orders", get(customers::orders))
@@ -80,7 +88,7 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
             doc.clone(),
             "Order platform: query service",
         ));
-    platform::http::edge(routes, edge, &doc)
+    platform::http::edge(routes, &edge, &doc)
 }
 
 /// The back office's routes: order search, dashboards, reports and `/admin/*`, for callers
@@ -112,8 +120,8 @@ fn back_office() -> Router<AppState> {
         description = "Denormalized views of orders and customers, updated from the event topic. Every view has an ETag (304 on If-None-Match); send a command's X-Consistency-Token to read your own write. Errors are RFC 9457 problems (application/problem+json)."
     ),
     paths(
-        orders::detail, orders::search, streams::order,
-        customers::profile, customers::orders, streams::customer_orders,
+        orders::detail, orders::search, customers::profile, customers::orders,
+        streams::ticket, streams::order, streams::customer_orders,
         reports::shipping, reports::daily_sales,
         admin::list_dead_letters, admin::retry_dead_letter, admin::discard_dead_letter, admin::projections, admin::rebuild
     ),
@@ -121,6 +129,7 @@ fn back_office() -> Router<AppState> {
     tags(
         (name = "orders", description = "Order screens"),
         (name = "customers", description = "Customer screens"),
+        (name = "streams", description = "Live views (Server-Sent Events) and the tickets browsers open them with"),
         (name = "back office", description = "Dashboards and reports"),
         (name = "operations", description = "Dead letters, projector status, rebuilds")
     )

@@ -1,21 +1,32 @@
 //! Live views as Server-Sent Events: `GET /orders/{id}/stream` and
-//! `GET /customers/{id}/orders/stream`. Each sends the view when it connects (if it exists) and
-//! again whenever it changes, driven by the view change notifications; frontends use these
-//! instead of polling. Streams end when the service shuts down.
+//! `GET /customers/{id}/orders/stream`. Each sends the view when it connects and again whenever
+//! it changes, driven by the view change notifications; frontends use these instead of polling.
+//! An order or customer the caller cannot see answers 404, as its view does. Browsers, whose
+//! `EventSource` cannot send `Authorization`, open them with a ticket (`POST /stream-tickets`,
+//! see [`crate::tickets`]). Each client may hold a bounded number open per replica; streams end
+//! when the service shuts down.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use platform::auth::Caller;
-use platform::problem::Problem;
+use platform::auth::{Caller, Client};
+use platform::openapi::ProblemSchema;
+use platform::problem::{FieldError, Problem};
 use uuid::Uuid;
 
 use super::AppState;
+use super::consistency::internal;
 use crate::changes;
-use crate::projections::{order_detail, order_lists};
+use crate::projections::{customer_profile, order_detail, order_lists};
 
 /// Orders sent per update of the customer's orders stream (their newest).
 const STREAM_PAGE: i64 = 20;
@@ -46,112 +57,309 @@ pub struct OrdersStreamEvent {
     pub data: String,
 }
 
+/// `POST /stream-tickets`: which stream the ticket is for.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketRequest {
+    /// The stream's path: `/orders/{id}/stream` or `/customers/{id}/orders/stream`.
+    #[schema(
+        pattern = r"^/(orders/([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})|customers/([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})/orders)/stream$"
+    )]
+    pub stream: String,
+}
+
+/// A ticket opening one stream as the caller who asked for it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StreamTicket {
+    /// The ticket; send it as the stream's `ticket` query parameter.
+    pub ticket: String,
+    /// The stream's path with the ticket: what to pass to `new EventSource(...)`, after the
+    /// query service's origin.
+    pub url: String,
+    /// Until when it opens the stream (reconnects included); an open stream outlives it.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A ticket for a browser's `EventSource`, which cannot send `Authorization`.
+#[utoipa::path(
+    post,
+    path = "/stream-tickets",
+    tag = "streams",
+    summary = "A short-lived ticket that opens one live stream (for EventSource)",
+    request_body = TicketRequest,
+    responses(
+        (status = 201, description = "The ticket", body = StreamTicket),
+        (
+            status = 422, description = "`stream` is not a stream's path", body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
+pub async fn ticket(
+    caller: Caller,
+    Extension(Client(client)): Extension<Client>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    let request: TicketRequest = platform::http::parse_json(&headers, &body)?;
+    if stream_target(&request.stream).is_none() {
+        return Err(Problem::validation(vec![FieldError::new(
+            "stream",
+            "must be /orders/{id}/stream or /customers/{id}/orders/stream",
+        )]));
+    }
+    let issued = state
+        .tickets
+        .issue(caller, &client, &request.stream)
+        .await
+        .map_err(internal)?;
+    let url = format!("{}?ticket={}", request.stream, issued.ticket);
+    let ticket = StreamTicket {
+        ticket: issued.ticket,
+        url,
+        expires_at: issued.expires_at,
+    };
+    Ok((StatusCode::CREATED, Json(ticket)).into_response())
+}
+
+/// The stream a path names: `Some(true)` for an order's, `Some(false)` for a customer's.
+fn stream_target(path: &str) -> Option<bool> {
+    let uuid = |s: &str| Uuid::try_parse(s).is_ok();
+    if let Some(id) = path
+        .strip_prefix("/orders/")
+        .and_then(|p| p.strip_suffix("/stream"))
+    {
+        return uuid(id).then_some(true);
+    }
+    let id = path
+        .strip_prefix("/customers/")?
+        .strip_suffix("/orders/stream")?;
+    uuid(id).then_some(false)
+}
+
 /// The order detail document, now and after every change.
-#[utoipa::path(get, path = "/orders/{id}/stream", tag = "orders", summary = "Live order detail (Server-Sent Events)", params(("id" = String, Path, format = Uuid, description = "Order id")), responses((status = 200, description = "`event: order`, `data:` the order detail document, at once and after every change", content_type = "text/event-stream", body = OrderStreamEvent), (status = 404, description = "Not an order id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/stream",
+    tag = "streams",
+    summary = "Live order detail (Server-Sent Events)",
+    params(
+        ("id" = String, Path, format = Uuid, description = "Order id"),
+        ("ticket" = Option<String>, Query, description = "A stream ticket, instead of Authorization"),
+    ),
+    responses(
+        (
+            status = 200, content_type = "text/event-stream", body = OrderStreamEvent,
+            description = "`event: order`, `data:` the order detail document, at once and after every change"
+        ),
+        (
+            status = 404, description = "Unknown order (or another customer's)", body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        (
+            status = 429, description = "This client has STREAMS_PER_CLIENT streams open here", body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn order(
     caller: Caller,
+    Extension(Client(client)): Extension<Client>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     let order_id = Uuid::try_parse(&id).map_err(|_| super::orders::not_found(&id))?;
-    let stream = live(state, "order", None, move |state: AppState| async move {
-        // Another customer's order streams nothing, exactly like an order that does not exist.
-        let view = order_detail::find(&state.pool, order_id)
-            .await?
-            .filter(|(customer, _)| caller.acts_for(*customer));
-        Ok(view.map(|(customer, body)| (Some(customer), body)))
-    });
+    let slot = state.streams.open(client)?;
+    // Another customer's order is as unknown as one that does not exist.
+    let (customer, first) = visible_order(&state, caller, order_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| super::orders::not_found(&id))?;
+    let read = move |state: AppState| async move {
+        let view = visible_order(&state, caller, order_id).await?;
+        Ok(view.map(|(_, body)| body))
+    };
+    let stream = live(state, "order", customer, first, slot, read);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// The order's owner and detail document, if `caller` may see it.
+async fn visible_order(
+    state: &AppState,
+    caller: Caller,
+    order_id: Uuid,
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    let view = order_detail::find(&state.pool, order_id).await?;
+    Ok(view.filter(|(customer, _)| caller.acts_for(*customer)))
+}
+
 /// The customer's newest orders, now and after every change to any of their orders.
-#[utoipa::path(get, path = "/customers/{id}/orders/stream", tag = "customers", summary = "Live list of a customer's newest orders (Server-Sent Events)", params(("id" = String, Path, format = Uuid, description = "Customer id")), responses((status = 200, description = "`event: orders`, `data:` a page of their 20 newest orders, at once and after every change", content_type = "text/event-stream", body = OrdersStreamEvent), (status = 404, description = "Not a customer id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/customers/{id}/orders/stream",
+    tag = "streams",
+    summary = "Live list of a customer's newest orders (Server-Sent Events)",
+    params(
+        ("id" = String, Path, format = Uuid, description = "Customer id"),
+        ("ticket" = Option<String>, Query, description = "A stream ticket, instead of Authorization"),
+    ),
+    responses(
+        (
+            status = 200, content_type = "text/event-stream", body = OrdersStreamEvent,
+            description = "`event: orders`, `data:` a page of their 20 newest orders, at once and after every change"
+        ),
+        (
+            status = 404, description = "Unknown customer (or another one than the caller)", body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        (
+            status = 429, description = "This client has STREAMS_PER_CLIENT streams open here", body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn customer_orders(
     caller: Caller,
+    Extension(Client(client)): Extension<Client>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
-    let customer_id = Uuid::try_parse(&id)
-        .ok()
-        .filter(|id| caller.acts_for(*id))
-        .ok_or_else(|| {
-            Problem::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "not-found",
-                "Customer not found",
-            )
-            .with_detail(format!("{id:?} is not a customer id"))
-        })?;
-    let stream = live(
-        state,
-        "orders",
-        Some(customer_id),
-        move |state: AppState| async move {
-            let items =
-                order_lists::customer_orders(&state.pool, customer_id, None, None, STREAM_PAGE)
-                    .await?;
-            let page = super::orders::page(items, STREAM_PAGE);
-            Ok(Some((
-                Some(customer_id),
-                serde_json::to_string(&page).unwrap_or_default(),
-            )))
-        },
-    );
+    let customer_id = super::customers::own_customer(caller, &id)?;
+    let slot = state.streams.open(client)?;
+    customer_profile::find(&state.pool, customer_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| super::customers::not_found(&id))?;
+    let read = move |state: AppState| async move {
+        let items =
+            order_lists::customer_orders(&state.pool, customer_id, None, None, STREAM_PAGE).await?;
+        let page = super::orders::page(items, STREAM_PAGE);
+        Ok(Some(serde_json::to_string(&page).unwrap_or_default()))
+    };
+    let first = read(state.clone())
+        .await
+        .map_err(internal)?
+        .unwrap_or_default();
+    let stream = live(state, "orders", customer_id, first, slot, read);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// The streams each client has open on this replica, at most `per_client` at once.
+#[derive(Debug, Clone)]
+pub struct OpenStreams {
+    per_client: usize,
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One open stream of a client; dropping it (the stream ended) frees the place.
+#[derive(Debug)]
+pub struct Slot {
+    streams: OpenStreams,
+    client: String,
+}
+
+impl OpenStreams {
+    /// At most `per_client` streams per client (`STREAMS_PER_CLIENT`).
+    pub fn new(per_client: usize) -> OpenStreams {
+        OpenStreams {
+            per_client,
+            open: Arc::default(),
+        }
+    }
+
+    /// A place for one more of `client`'s streams, or 429 when it has all its places.
+    fn open(&self, client: String) -> Result<Slot, Problem> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(client.clone()).or_default();
+        if *count >= self.per_client {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                "Too many open streams",
+            )
+            .with_detail(format!(
+                "This client has {count} streams open here, the most allowed; close one first."
+            ))
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        *count += 1;
+        metrics::gauge!("http_streams_open").increment(1.0);
+        Ok(Slot {
+            streams: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+        metrics::gauge!("http_streams_open").decrement(1.0);
+    }
 }
 
 struct Watch<F> {
     state: AppState,
     changes: tokio::sync::broadcast::Receiver<changes::Change>,
-    customer: Option<Uuid>,
-    last: Option<String>,
+    customer: Uuid,
+    last: String,
     first: bool,
     read: F,
     event: &'static str,
+    _slot: Slot,
 }
 
-/// Sends `read`'s view as event `event` at once and after each change concerning `customer`
-/// (any change while the customer is not known yet), skipping unchanged views.
+/// Sends `first` as event `event` at once, then `read`'s view after each change concerning
+/// `customer`, skipping unchanged views. Holds `slot` for as long as the stream is open.
 fn live<F, Fut>(
     state: AppState,
     event: &'static str,
-    customer: Option<Uuid>,
+    customer: Uuid,
+    first: String,
+    slot: Slot,
     read: F,
 ) -> impl Stream<Item = Result<Event, Infallible>>
 where
     F: Fn(AppState) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Option<(Option<Uuid>, String)>, sqlx::Error>> + Send,
+    Fut: Future<Output = Result<Option<String>, sqlx::Error>> + Send,
 {
     let changes = state.changes.subscribe();
     let watch = Watch {
         state,
         changes,
         customer,
-        last: None,
+        last: first,
         first: true,
         read,
         event,
+        _slot: slot,
     };
     futures_util::stream::unfold(watch, |mut watch| async move {
-        loop {
-            if !watch.first {
-                let change = tokio::select! {
-                    () = watch.state.shutdown.cancelled() => return None,
-                    change = changes::next(&mut watch.changes) => change?,
-                };
-                if watch
-                    .customer
-                    .is_some_and(|customer| !change.concerns(customer))
-                {
-                    continue;
-                }
-            }
+        if watch.first {
             watch.first = false;
+            let event = Event::default().event(watch.event).data(&watch.last);
+            return Some((Ok(event), watch));
+        }
+        loop {
+            let change = tokio::select! {
+                () = watch.state.shutdown.cancelled() => return None,
+                change = changes::next(&mut watch.changes) => change?,
+            };
+            if !change.concerns(watch.customer) {
+                continue;
+            }
             match (watch.read)(watch.state.clone()).await {
-                Ok(Some((customer, body))) if watch.last.as_ref() != Some(&body) => {
-                    watch.customer = watch.customer.or(customer);
-                    watch.last = Some(body.clone());
-                    return Some((Ok(Event::default().event(watch.event).data(body)), watch));
+                Ok(Some(body)) if watch.last != body => {
+                    let event = Event::default().event(watch.event).data(&body);
+                    watch.last = body;
+                    return Some((Ok(event), watch));
                 }
                 Ok(_) => {}
                 Err(error) => {
