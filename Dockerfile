@@ -32,7 +32,8 @@ RUN for crate in shared-events platform command-service query-service tests benc
 COPY . .
 RUN find shared-events platform command-service query-service -name '*.rs' -exec touch {} + \
  && cargo build --release --locked -p command-service -p query-service \
- && cp target/release/command-service target/release/query-service /usr/local/bin/
+ && cp target/release/command-service target/release/query-service /usr/local/bin/ \
+ && strip --strip-debug /usr/local/bin/command-service /usr/local/bin/query-service
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

@@ -37,6 +37,39 @@ pub fn postgres_cpu_seconds() -> f64 {
         .sum()
 }
 
+/// CPU used by a service (and by PostgreSQL) from when it was started.
+#[derive(Debug)]
+pub struct CpuMeter {
+    service: Option<u32>,
+    service_before: f64,
+    postgres_before: f64,
+}
+
+impl CpuMeter {
+    /// Starts measuring `service` (its pid, if known) and PostgreSQL.
+    pub fn start(service: Option<u32>) -> CpuMeter {
+        CpuMeter {
+            service,
+            service_before: service.and_then(cpu_seconds).unwrap_or(0.0),
+            postgres_before: postgres_cpu_seconds(),
+        }
+    }
+
+    /// Microseconds of CPU per request of `requests` since the start, for the service and
+    /// PostgreSQL, as text (`n/a` without the service's pid or without requests).
+    pub fn micros_per(&self, requests: u64) -> (String, String) {
+        if requests == 0 {
+            return ("n/a".into(), "n/a".into());
+        }
+        let per = |seconds: f64| format!("{:.0}", seconds * 1e6 / requests as f64);
+        let service = self
+            .service
+            .and_then(cpu_seconds)
+            .map_or("n/a".into(), |now| per(now - self.service_before));
+        (service, per(postgres_cpu_seconds() - self.postgres_before))
+    }
+}
+
 /// Peak resident memory of a process in MiB (`VmHWM`).
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

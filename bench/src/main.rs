@@ -19,6 +19,7 @@
 //! Targets: `COMMAND_URL` (http://127.0.0.1:8080), `KAFKA_BROKERS` (127.0.0.1:9092),
 //! `KAFKA_TOPIC` (order-events).
 
+mod baseline;
 mod catchup;
 mod chaos;
 mod limits;
@@ -180,14 +181,17 @@ async fn main() -> anyhow::Result<()> {
                 "the query service has no orders to read"
             );
             println!(
-                "| connections | reads | errors | reads/s | p50 ms | p95 ms | p99 ms | max ms |  (GET /orders/{{id}} over {} known orders)",
+                "| connections | reads | errors | reads/s | p50 ms | p95 ms | p99 ms | max ms | query service µs/read | PostgreSQL µs/read |  (GET /orders/{{id}} over {} known orders)",
                 orders.len()
             );
-            println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+            println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let service = machine::pid("QUERY_PID");
             for connections in levels {
+                let cpu = machine::CpuMeter::start(service);
                 let run = load::read_loop(&query_url, &orders, connections, duration).await?;
+                let (service_us, postgres_us) = cpu.micros_per(run.latency.len());
                 println!(
-                    "| {connections} | {} | {} | {:.0} | {} |",
+                    "| {connections} | {} | {} | {:.0} | {} | {service_us} | {postgres_us} |",
                     run.latency.len(),
                     run.errors,
                     run.rate(),
@@ -217,6 +221,11 @@ async fn main() -> anyhow::Result<()> {
                 settle: Duration::from_secs(number("--settle-seconds", 900)?),
             })
             .await?;
+        }
+        Some("baseline") => {
+            let addr = flag("--addr").unwrap_or_else(|| "127.0.0.1:8089".into());
+            let url = std::env::var("QUERY_DATABASE_URL").context("QUERY_DATABASE_URL")?;
+            baseline::serve(&addr, &url).await?;
         }
         Some("enqueue") => {
             let events: usize = flag("--events")

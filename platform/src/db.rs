@@ -3,6 +3,8 @@
 //!
 //! Every connection gets a `statement_timeout`, so no query can hang a request forever.
 
+pub mod reads;
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,6 +14,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, ConfigError, DatabaseUrl};
+
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// How a service connects to its database.
 #[derive(Debug, Clone)]
@@ -125,6 +130,18 @@ pub async fn connect(settings: &DbSettings) -> anyhow::Result<PgPool> {
         .max_connections(settings.max_connections)
         .min_connections(settings.min_connections.min(settings.max_connections))
         .acquire_timeout(settings.acquire_timeout)
+        // sqlx pings every connection it hands out, a round trip per request as dear as the
+        // query itself; only a connection that sat idle for a while (and may have been closed
+        // by a restarted server or a proxy) is worth that check.
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_CHECK_AFTER {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(settings.connect_options()?)
         .await
         .with_context(|| format!("open connection pool to {}", settings.url))

@@ -148,6 +148,9 @@ fn context_of(traceparent: &str) -> opentelemetry::Context {
 /// Makes `span` a child of the trace in `traceparent` (a no-op without OTLP export or with a
 /// malformed value).
 pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
     let context = context_of(traceparent);
     if context.span().span_context().is_valid() {
         let _ = span.set_parent(context);

@@ -16,9 +16,13 @@ use crate::config::Config;
 use crate::consumer::progress::Progress;
 use crate::consumer::rebuild::Rebuild;
 use crate::consumer::{self, Projector, ProjectorConsumer};
-use crate::http::{self, AppState, OpenStreams};
+use crate::http::{self, AppState, OpenStreams, Resources};
 use crate::projections::{MIGRATOR, checkpoint};
 use crate::tickets::TicketStore;
+use platform::db::reads::ReadPool;
+
+/// Connections of the pool for everything but the views' reads.
+const OPERATIONS_CONNECTIONS: u32 = 4;
 
 /// How long shutdown waits for in-flight requests and the projector's batch.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -49,7 +53,15 @@ impl Application {
     /// subscribes to the topic and binds the HTTP port. `shutdown` stops everything.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         crate::projections::describe_metrics();
-        let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
+        // The views' reads have a pool of their own; this one serves the rest (readiness,
+        // tickets, the back office's operations) and needs few connections.
+        let operations = platform::db::DbSettings {
+            max_connections: config.db.max_connections.min(OPERATIONS_CONNECTIONS),
+            min_connections: 1,
+            ..config.db.clone()
+        };
+        let pool = platform::db::connect_and_migrate(&operations, &MIGRATOR, &shutdown).await?;
+        let reads = ReadPool::connect(&config.db).await?;
         platform::kafka::wait_for_topic(
             &config.kafka,
             &config.consumer.dead_letter_topic,
@@ -73,8 +85,9 @@ impl Application {
             progress.clone(),
         )?);
         let changes = ViewChanges::default();
-        let state = AppState {
+        let state = AppState::new(Resources {
             pool: pool.clone(),
+            reads,
             consumer: consumer.clone(),
             topic: config.kafka.topic.clone(),
             changes: changes.clone(),
@@ -85,7 +98,7 @@ impl Application {
             ready_max_lag: config.ready_max_lag,
             tickets: TicketStore::new(pool.clone(), config.stream_ticket_lifetime),
             streams: OpenStreams::new(config.streams_per_client),
-        };
+        });
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("bind {}", config.http_addr))?;

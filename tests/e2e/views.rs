@@ -336,3 +336,46 @@ fn ids(page: &Value) -> Vec<String> {
         .map(|o| o["order_id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_recover_when_the_database_drops_their_connections() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    let order = app.place_order_for(customer).await;
+    app.wait_for_order(order).await;
+
+    // PostgreSQL ends every other session of the read database, as a restart does.
+    let ended: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&app.query_db)
+    .await
+    .unwrap();
+    assert!(
+        !ended.is_empty(),
+        "the query service had connections to end"
+    );
+
+    // A read on a connection that broke while in use may fail once, as a 503 to retry; never
+    // a 500, and the pool replaces what broke.
+    let seen = std::sync::Mutex::new(Vec::new());
+    wait_for("reads to answer again", || async {
+        let status = app.get_order(&order.to_string()).await.status().as_u16();
+        seen.lock().unwrap().push(status);
+        (status == 200).then_some(())
+    })
+    .await;
+    let mut statuses = seen.into_inner().unwrap();
+    for _ in 0..40 {
+        statuses.push(app.get_order(&order.to_string()).await.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().rev().take(40).all(|s| *s == 200),
+        "{statuses:?}"
+    );
+}

@@ -111,7 +111,7 @@ impl AppState {
     ) -> Result<Vec<(Uuid, i64)>, Problem> {
         let mut missing = Vec::new();
         for (aggregate, version) in wanted {
-            let applied = checkpoint::applied_version(&self.pool, *aggregate)
+            let applied = checkpoint::applied_version(&self.reads, *aggregate)
                 .await
                 .map_err(internal)?;
             let visible = applied >= *version
@@ -119,7 +119,7 @@ impl AppState {
                     Caller::Admin => true,
                     Caller::Customer(me) => {
                         *aggregate == me
-                            || order_detail::find(&self.pool, *aggregate)
+                            || order_detail::find(&self.reads, *aggregate)
                                 .await
                                 .map_err(internal)?
                                 .is_some_and(|(customer, _)| customer == me)

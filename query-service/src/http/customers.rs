@@ -51,7 +51,7 @@ pub async fn profile(
             &Wanted::from_headers(&headers)?.and(customer_id, min_version),
         )
         .await?;
-    let profile = customer_profile::find(&state.pool, customer_id)
+    let profile = customer_profile::find(&state.reads, customer_id)
         .await
         .map_err(internal)?
         .ok_or_else(|| not_found(&id))?;
@@ -78,7 +78,7 @@ pub async fn orders(
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
     let items =
-        order_lists::customer_orders(&state.pool, customer_id, status.as_deref(), cursor, limit)
+        order_lists::customer_orders(&state.reads, customer_id, status.as_deref(), cursor, limit)
             .await
             .map_err(internal)?;
     Ok(json_value(&headers, &page(items, limit)))

@@ -30,11 +30,32 @@ use crate::consumer::rebuild::Rebuild;
 pub use consistency::CONSISTENCY_TOKEN;
 pub use streams::OpenStreams;
 
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The read database (search path `public,views`).
+/// What every handler can reach: [`Resources`] behind one `Arc`, as handlers clone it for
+/// every request.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Resources>);
+
+impl AppState {
+    /// The state holding `resources`.
+    pub fn new(resources: Resources) -> AppState {
+        AppState(Arc::new(resources))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Resources;
+
+    fn deref(&self) -> &Resources {
+        &self.0
+    }
+}
+
+/// The connections, settings and shared parts of the query service's HTTP API.
+pub struct Resources {
+    /// The read database (search path `public,views`), for what is not a view's read.
     pub pool: PgPool,
+    /// The views' reads, which need no transaction (see [`platform::db::reads`]).
+    pub reads: platform::db::reads::ReadPool,
     /// The projector's consumer: readiness and watermarks.
     pub consumer: Arc<ProjectorConsumer>,
     /// The event topic.
@@ -57,9 +78,9 @@ pub struct AppState {
     pub streams: streams::OpenStreams,
 }
 
-impl std::fmt::Debug for AppState {
+impl std::fmt::Debug for Resources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
+        f.debug_struct("Resources")
             .field("topic", &self.topic)
             .finish_non_exhaustive()
     }

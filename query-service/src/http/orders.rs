@@ -42,7 +42,7 @@ pub async fn detail(
             &Wanted::from_headers(&headers)?.and(order_id, min_version),
         )
         .await?;
-    let (_, body) = order_detail::find(&state.pool, order_id)
+    let (_, body) = order_detail::find(&state.reads, order_id)
         .await
         .map_err(internal)?
         .filter(|(customer, _)| caller.acts_for(*customer))
@@ -94,7 +94,7 @@ pub async fn search(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items = order_lists::search(&state.pool, &search, cursor, limit)
+    let items = order_lists::search(&state.reads, &search, cursor, limit)
         .await
         .map_err(internal)?;
     Ok(json_value(&headers, &page(items, limit)))

@@ -55,7 +55,7 @@ pub async fn shipping(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items = order_lists::awaiting_shipment(&state.pool, cursor, limit, Utc::now())
+    let items = order_lists::awaiting_shipment(&state.reads, cursor, limit, Utc::now())
         .await
         .map_err(internal)?;
     let next = (items.len() as i64 == limit)
@@ -103,7 +103,7 @@ pub async fn daily_sales(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let days = daily_sales::report(&state.pool, from, to)
+    let days = daily_sales::report(&state.reads, from, to)
         .await
         .map_err(internal)?;
     Ok(json_value(&headers, &SalesReport { from, to, days }))

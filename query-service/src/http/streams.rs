@@ -190,7 +190,7 @@ async fn visible_order(
     caller: Caller,
     order_id: Uuid,
 ) -> Result<Option<(Uuid, String)>, sqlx::Error> {
-    let view = order_detail::find(&state.pool, order_id).await?;
+    let view = order_detail::find(&state.reads, order_id).await?;
     Ok(view.filter(|(customer, _)| caller.acts_for(*customer)))
 }
 
@@ -227,13 +227,14 @@ pub async fn customer_orders(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     let customer_id = super::customers::own_customer(caller, &id)?;
     let slot = state.streams.open(client)?;
-    customer_profile::find(&state.pool, customer_id)
+    customer_profile::find(&state.reads, customer_id)
         .await
         .map_err(internal)?
         .ok_or_else(|| super::customers::not_found(&id))?;
     let read = move |state: AppState| async move {
         let items =
-            order_lists::customer_orders(&state.pool, customer_id, None, None, STREAM_PAGE).await?;
+            order_lists::customer_orders(&state.reads, customer_id, None, None, STREAM_PAGE)
+                .await?;
         let page = super::orders::page(items, STREAM_PAGE);
         Ok(Some(serde_json::to_string(&page).unwrap_or_default()))
     };

@@ -122,11 +122,11 @@ pub async fn applied_versions(
 }
 
 /// The applied version of one aggregate (0 when none).
-pub async fn applied_version(pool: &sqlx::PgPool, id: Uuid) -> Result<i64, sqlx::Error> {
+pub async fn applied_version(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<i64, sqlx::Error> {
     let version: Option<i64> =
         sqlx::query_scalar("SELECT version FROM applied_versions WHERE aggregate_id = $1")
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(db)
             .await?;
     Ok(version.unwrap_or(0))
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared_events::DomainEvent;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Applicable;
@@ -181,12 +181,12 @@ pub struct Profile {
 }
 
 /// The profile of a registered customer (`None` until their registration was applied).
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Profile>, sqlx::Error> {
+pub async fn find(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Profile>, sqlx::Error> {
     sqlx::query_as(
         "SELECT customer_id, name, email, order_count, open_orders, lifetime_value, last_order_at, version
          FROM customer_profile WHERE customer_id = $1 AND version > 0",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }

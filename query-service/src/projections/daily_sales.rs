@@ -12,7 +12,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use serde::Serialize;
 use shared_events::DomainEvent;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use super::Applicable;
 
@@ -138,7 +138,7 @@ pub struct DaySales {
 
 /// The report from `from` to `to` (inclusive), by day then currency.
 pub async fn report(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<DaySales>, sqlx::Error> {
@@ -149,7 +149,7 @@ pub async fn report(
     )
     .bind(from)
     .bind(to)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 

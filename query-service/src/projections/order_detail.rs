@@ -314,11 +314,11 @@ struct Rows {
 
 /// The customer and the stored document (JSON text) of `order_id`.
 pub async fn find(
-    pool: &sqlx::PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     order_id: Uuid,
 ) -> Result<Option<(Uuid, String)>, sqlx::Error> {
     sqlx::query_as("SELECT customer_id, body::text FROM order_detail WHERE order_id = $1")
         .bind(order_id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
 }

@@ -8,7 +8,6 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 /// Where a page ends: the sort key of its last row. Clients treat it as opaque text.
@@ -98,7 +97,7 @@ pub struct Search {
 
 /// A customer's orders, newest first, optionally in one status.
 pub async fn customer_orders(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     customer_id: Uuid,
     status: Option<&str>,
     after: Option<Cursor>,
@@ -117,13 +116,13 @@ pub async fn customer_orders(
     .bind(after.map(|c| c.at))
     .bind(after.map(|c| c.id))
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 
 /// Orders matching `search`, newest first.
 pub async fn search(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     search: &Search,
     after: Option<Cursor>,
     limit: i64,
@@ -144,7 +143,7 @@ pub async fn search(
     .bind(after.map(|c| c.at))
     .bind(after.map(|c| c.id))
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 
@@ -175,7 +174,7 @@ pub struct AwaitingShipment {
 
 /// Confirmed orders, longest waiting first.
 pub async fn awaiting_shipment(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     after: Option<Cursor>,
     limit: i64,
     now: DateTime<Utc>,
@@ -191,7 +190,7 @@ pub async fn awaiting_shipment(
     .bind(after.map(|c| c.at))
     .bind(after.map(|c| c.id))
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     for row in &mut rows {
         row.age_seconds = (now - row.confirmed_at).num_seconds().max(0);
