@@ -12,6 +12,7 @@ use command_service::domain::values::{
 };
 use command_service::relay::CommitSignal;
 use command_service::store::idempotency::Recorded;
+use platform::db::connections::Connections;
 use sqlx::PgPool;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -42,7 +43,7 @@ fn place_order(customer: Uuid) -> anyhow::Result<PlaceOrder> {
 
 /// `connections` workers committing the create-order transaction back to back.
 pub async fn create_order_transactions(
-    pool: &PgPool,
+    pool: &Connections,
     customers: &[Uuid],
     connections: usize,
     duration: Duration,
@@ -118,16 +119,19 @@ pub async fn primary_key_reads(
     .await
 }
 
-/// A pool of `connections` connections to `url`, like the services' (statement timeout, search
-/// path of the read database).
-pub async fn pool(url: &str, connections: usize) -> anyhow::Result<PgPool> {
-    let settings = platform::db::DbSettings {
+/// `connections` connections to `url`, like the services' (statement timeout).
+pub fn settings(url: &str, connections: usize) -> anyhow::Result<platform::db::DbSettings> {
+    Ok(platform::db::DbSettings {
         url: url.parse().map_err(|e: String| anyhow::anyhow!(e))?,
         max_connections: u32::try_from(connections).unwrap_or(64),
         min_connections: u32::try_from(connections).unwrap_or(64),
         statement_timeout: Duration::from_secs(10),
         acquire_timeout: Duration::from_secs(30),
         search_path: None,
-    };
-    platform::db::connect(&settings).await
+    })
+}
+
+/// A sqlx pool of `connections` connections to `url` (see [`settings`]).
+pub async fn pool(url: &str, connections: usize) -> anyhow::Result<PgPool> {
+    platform::db::connect(&settings(url, connections)?).await
 }

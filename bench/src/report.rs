@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
+use platform::db::connections::Connections;
 use serde::{Deserialize, Serialize};
 
 use crate::load::{self, Run};
@@ -151,7 +152,7 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
     let database = env("COMMAND_DATABASE_URL")?;
     let bar = spinner("registering 2,000 customers");
     let customers = load::register_customers(target, 2_000).await?;
-    let pool = limits::pool(&database, 64).await?;
+    let pool = Connections::connect(&limits::settings(&database, 64)?).await?;
     let mut limit = Vec::new();
     for connections in LEVELS {
         bar.set_message(format!(
@@ -164,7 +165,7 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
     }
     // Its 64 connections and the services' fixed-size pools would exceed PostgreSQL's default
     // max_connections (100).
-    pool.close().await;
+    drop(pool);
     bar.set_message("waiting for the relay and the projector to catch up with the transactions");
     settle(target, query_url).await?;
     bar.set_message(format!(

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::db::connections::Connections;
 use platform::shutdown::{Task, supervise};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +35,11 @@ impl Application {
     /// creates the topic if missing and binds the HTTP port. `shutdown` stops everything.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         relay::describe_metrics();
-        let pool = platform::db::connect_and_migrate(&config.db, &MIGRATOR, &shutdown).await?;
+        // Commands and the strict reads have a pool of their own; this one serves the relay and
+        // readiness.
+        let operations = config.db.for_operations();
+        let pool = platform::db::connect_and_migrate(&operations, &MIGRATOR, &shutdown).await?;
+        let connections = Connections::connect(&config.db).await?;
         let topic = &config.kafka.topic;
         platform::kafka::wait_for_topic(
             &config.kafka,
@@ -48,7 +53,7 @@ impl Application {
         let (kafka, linger) = (config.kafka.clone(), config.producer_linger);
         let committed = CommitSignal::default();
         let state = AppState {
-            commands: Commands::new(pool.clone(), committed.clone(), config.idempotency_ttl),
+            commands: Commands::new(connections, committed.clone(), config.idempotency_ttl),
             pool: pool.clone(),
             producer,
             topic: config.kafka.topic.clone(),

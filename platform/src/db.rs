@@ -3,7 +3,7 @@
 //!
 //! Every connection gets a `statement_timeout`, so no query can hang a request forever.
 
-pub mod reads;
+pub mod connections;
 
 use std::time::Duration;
 
@@ -14,6 +14,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, ConfigError, DatabaseUrl};
+
+/// Connections of the pool for what is not a service's hot path.
+pub const OPERATIONS_CONNECTIONS: u32 = 4;
 
 /// A pooled connection idle at least this long is pinged before it is handed out.
 const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
@@ -57,6 +60,17 @@ impl DbSettings {
             acquire_timeout: Duration::from_millis(config::var("DB_ACQUIRE_TIMEOUT_MS", 3_000)?),
             search_path: None,
         })
+    }
+
+    /// The same database with at most [`OPERATIONS_CONNECTIONS`] connections, one kept open:
+    /// the sqlx pool for what is not a service's hot path (readiness, the relay, `/admin`), when
+    /// the hot path has a [`connections::Connections`] pool of its own.
+    pub fn for_operations(&self) -> DbSettings {
+        DbSettings {
+            max_connections: self.max_connections.min(OPERATIONS_CONNECTIONS),
+            min_connections: 1,
+            ..self.clone()
+        }
     }
 
     /// Connection options with the statement timeout applied.

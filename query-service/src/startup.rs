@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::db::connections::Connections;
 use platform::shutdown::{Task, supervise};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -19,10 +20,6 @@ use crate::consumer::{self, Projector, ProjectorConsumer};
 use crate::http::{self, AppState, OpenStreams, Resources};
 use crate::projections::{MIGRATOR, checkpoint};
 use crate::tickets::TicketStore;
-use platform::db::reads::ReadPool;
-
-/// Connections of the pool for everything but the views' reads.
-const OPERATIONS_CONNECTIONS: u32 = 4;
 
 /// How long shutdown waits for in-flight requests and the projector's batch.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -55,13 +52,9 @@ impl Application {
         crate::projections::describe_metrics();
         // The views' reads have a pool of their own; this one serves the rest (readiness,
         // tickets, the back office's operations) and needs few connections.
-        let operations = platform::db::DbSettings {
-            max_connections: config.db.max_connections.min(OPERATIONS_CONNECTIONS),
-            min_connections: 1,
-            ..config.db.clone()
-        };
+        let operations = config.db.for_operations();
         let pool = platform::db::connect_and_migrate(&operations, &MIGRATOR, &shutdown).await?;
-        let reads = ReadPool::connect(&config.db).await?;
+        let reads = Connections::connect(&config.db).await?;
         platform::kafka::wait_for_topic(
             &config.kafka,
             &config.consumer.dead_letter_topic,

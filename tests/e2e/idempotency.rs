@@ -8,6 +8,7 @@ use command_service::domain::values::OrderId;
 use command_service::relay::CommitSignal;
 use e2e::{TestApp, order_body, problem};
 use platform::auth::Caller;
+use platform::db::connections::Connections;
 use serde_json::json;
 
 async fn post_with_key(
@@ -166,22 +167,14 @@ async fn a_refused_command_is_not_remembered() {
 async fn a_refused_command_releases_its_key_before_it_answers() {
     // Found by scripts/fuzz: a refused (or replayed) command left its transaction to be rolled
     // back when the pool took the connection back, after the answer; a retry sent at once was
-    // told that the key was in use. A pool that is slow to take connections back makes that
-    // window long enough to test.
+    // told that the key was in use. The pool of commands hands a connection back as it is, so
+    // a transaction it left open would hold the key until the connection's next use.
     let app = TestApp::spawn().await;
-    let options = (*app.command_db.connect_options()).clone();
-    let slow_release = sqlx::postgres::PgPoolOptions::new()
-        .after_release(|_, _| {
-            Box::pin(async {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                Ok(true)
-            })
-        })
-        .connect_with(options)
+    let connections = Connections::connect(&app.command_db_settings())
         .await
         .unwrap();
     let commands = Commands::new(
-        slow_release,
+        connections,
         CommitSignal::default(),
         std::time::Duration::from_secs(60),
     );

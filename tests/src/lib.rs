@@ -297,6 +297,11 @@ impl TestApp {
         .await
     }
 
+    /// The settings the command service connects to its database with.
+    pub fn command_db_settings(&self) -> DbSettings {
+        db_settings(&self.names, &self.names.command_db)
+    }
+
     /// Waits until the query service shows customer `id`'s profile.
     pub async fn wait_for_customer(&self, id: Uuid) {
         wait_for(&format!("customer {id}'s profile"), || async {

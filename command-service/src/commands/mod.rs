@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use platform::auth::Caller;
+use platform::db::connections::Connections;
 use shared_events::{AggregateType, DomainEvent, EventEnvelope};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::domain::customer::RegisterCustomer;
@@ -201,17 +202,21 @@ impl From<sqlx::Error> for CommandError {
 /// The command service's handle on its database and relay.
 #[derive(Debug, Clone)]
 pub struct Commands {
-    pool: PgPool,
+    connections: Connections,
     committed: CommitSignal,
     idempotency_ttl: Duration,
 }
 
 impl Commands {
-    /// Commands on `pool`, ringing `committed` after each commit so the relay publishes at once;
-    /// idempotency records are kept for `idempotency_ttl`.
-    pub fn new(pool: PgPool, committed: CommitSignal, idempotency_ttl: Duration) -> Self {
+    /// Commands on `connections`, ringing `committed` after each commit so the relay publishes
+    /// at once; idempotency records are kept for `idempotency_ttl`.
+    pub fn new(
+        connections: Connections,
+        committed: CommitSignal,
+        idempotency_ttl: Duration,
+    ) -> Self {
         Commands {
-            pool,
+            connections,
             committed,
             idempotency_ttl,
         }
@@ -231,20 +236,26 @@ impl Commands {
                 .require_admin()
                 .map_err(|_| CommandError::AdminOnly(action))?;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut lent = self.connections.acquire().await?;
+        let mut tx = lent.connection().begin().await?;
+        // Whatever fails before the transaction ended drops `lent`, which closes the connection:
+        // PostgreSQL then rolls back what was open.
         match decide(&mut tx, &request, render, self.idempotency_ttl).await {
             Ok(Outcome::Executed(response)) => {
                 tx.commit().await?;
+                lent.release();
                 self.committed.ring();
                 Ok(Outcome::Executed(response))
             }
             outcome => {
-                // Roll back before answering. A dropped transaction is only rolled back once the
-                // pool gets its connection back, after the response went out: until then it still
-                // holds the key's advisory lock and the aggregate's row lock, and a retry sent at
-                // once was told that the key is in use (found by scripts/fuzz).
-                if let Err(error) = tx.rollback().await {
-                    tracing::warn!(%error, "rolling back a refused or replayed command failed");
+                // Roll back before answering: until then the transaction holds the key's
+                // advisory lock and the aggregate's row lock, and a retry sent at once would be
+                // told that the key is in use (found by scripts/fuzz).
+                match tx.rollback().await {
+                    Ok(()) => lent.release(),
+                    Err(error) => {
+                        tracing::warn!(%error, "rolling back a refused or replayed command failed");
+                    }
                 }
                 outcome
             }
@@ -256,13 +267,18 @@ impl Commands {
         &self,
         id: OrderId,
     ) -> Result<Option<crate::domain::order::Order>, CommandError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let order = store::orders::load_current(&mut tx, id).await?;
-        tx.rollback().await?;
-        Ok(order)
+        let mut lent = self.connections.acquire().await?;
+        let order = async {
+            let mut tx = lent.connection().begin().await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+            let order = store::orders::load_current(&mut tx, id).await?;
+            tx.rollback().await?;
+            anyhow::Ok(order)
+        }
+        .await;
+        Ok(lent.settle(order)?)
     }
 
     /// The customer as the write model has them now (a strict read).
@@ -270,8 +286,9 @@ impl Commands {
         &self,
         id: CustomerId,
     ) -> Result<Option<crate::domain::customer::Customer>, CommandError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(store::customers::load_current(&mut conn, id).await?)
+        let mut lent = self.connections.acquire().await?;
+        let customer = store::customers::load_current(lent.connection(), id).await;
+        Ok(lent.settle(customer)?)
     }
 
     /// The audit trail of one aggregate: its events above `after_version`, oldest first.
@@ -282,7 +299,9 @@ impl Commands {
         after_version: i64,
         limit: i64,
     ) -> Result<Vec<EventEnvelope>, CommandError> {
-        Ok(store::event_log::history(&self.pool, aggregate_type, id, after_version, limit).await?)
+        let history =
+            store::event_log::history(&self.connections, aggregate_type, id, after_version, limit);
+        Ok(history.await?)
     }
 }
 

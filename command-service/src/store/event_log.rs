@@ -141,7 +141,7 @@ pub async fn mark_published(conn: &mut PgConnection, positions: &[i64]) -> anyho
 /// The events of one aggregate with versions above `after_version`, oldest first, at most
 /// `limit`.
 pub async fn history(
-    pool: &sqlx::PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     aggregate_type: AggregateType,
     aggregate_id: Uuid,
     after_version: i64,
@@ -159,7 +159,7 @@ pub async fn history(
     .bind(aggregate_type.as_str())
     .bind(after_version)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
     .context("read the event history")?;
     rows.iter().map(envelope).collect()

@@ -11,11 +11,24 @@ use super::Lock;
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::values::{CustomerId, OrderId};
 
-/// Inserts a newly placed order and its lines.
+/// The foreign key from an order to its customer: an order for a customer who is not
+/// registered violates it.
+pub const CUSTOMER_FK: &str = "orders_customer_fk";
+
+/// Inserts a newly placed order and its lines, in one statement (one round trip). Fails with a
+/// violation of [`CUSTOMER_FK`] when the customer is not registered; the key's check holds the
+/// customer's row until commit.
 pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
+    let lines = LineColumns::of(order);
     sqlx::query(
-        "INSERT INTO orders (id, customer_id, status, currency, shipping_address, version, placed_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        "WITH placed AS (
+            INSERT INTO orders (id, customer_id, status, currency, shipping_address, version, placed_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+            RETURNING id
+        )
+        INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price_cents)
+        SELECT placed.id, line.*
+        FROM placed, UNNEST($8::int[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) AS line",
     )
     .bind(order.id.0)
     .bind(order.customer_id.0)
@@ -24,9 +37,14 @@ pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Er
     .bind(order.shipping_address.as_ref().map(Json))
     .bind(order.version)
     .bind(order.placed_at)
+    .bind(lines.line_no)
+    .bind(lines.sku)
+    .bind(lines.name)
+    .bind(lines.quantity)
+    .bind(lines.unit_price_cents)
     .execute(&mut *tx)
     .await?;
-    insert_lines(tx, order).await
+    Ok(())
 }
 
 /// Loads an order and locks its row until the transaction ends, so commands on one order run
@@ -143,22 +161,40 @@ async fn insert_lines(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::
     if order.lines.is_empty() {
         return Ok(());
     }
-    let line_no: Vec<i32> = (0..).take(order.lines.len()).collect();
-    let sku: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
-    let name: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
-    let quantity: Vec<i64> = order.lines.iter().map(|l| i64::from(l.quantity)).collect();
-    let price: Vec<i64> = order.lines.iter().map(|l| l.unit_price_cents).collect();
+    let lines = LineColumns::of(order);
     sqlx::query(
         "INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price_cents)
          SELECT $1, * FROM UNNEST($2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])",
     )
     .bind(order.id.0)
-    .bind(line_no)
-    .bind(sku)
-    .bind(name)
-    .bind(quantity)
-    .bind(price)
+    .bind(lines.line_no)
+    .bind(lines.sku)
+    .bind(lines.name)
+    .bind(lines.quantity)
+    .bind(lines.unit_price_cents)
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// An order's lines as one array per column, for `UNNEST`.
+struct LineColumns<'a> {
+    line_no: Vec<i32>,
+    sku: Vec<&'a str>,
+    name: Vec<&'a str>,
+    quantity: Vec<i64>,
+    unit_price_cents: Vec<i64>,
+}
+
+impl<'a> LineColumns<'a> {
+    fn of(order: &'a Order) -> LineColumns<'a> {
+        let lines = &order.lines;
+        LineColumns {
+            line_no: (0..).take(lines.len()).collect(),
+            sku: lines.iter().map(|l| l.sku.as_str()).collect(),
+            name: lines.iter().map(|l| l.name.as_str()).collect(),
+            quantity: lines.iter().map(|l| i64::from(l.quantity)).collect(),
+            unit_price_cents: lines.iter().map(|l| l.unit_price_cents).collect(),
+        }
+    }
 }

@@ -54,8 +54,8 @@ impl std::ops::Deref for AppState {
 pub struct Resources {
     /// The read database (search path `public,views`), for what is not a view's read.
     pub pool: PgPool,
-    /// The views' reads, which need no transaction (see [`platform::db::reads`]).
-    pub reads: platform::db::reads::ReadPool,
+    /// The views' reads, which need no transaction (see [`platform::db::connections`]).
+    pub reads: platform::db::connections::Connections,
     /// The projector's consumer: readiness and watermarks.
     pub consumer: Arc<ProjectorConsumer>,
     /// The event topic.

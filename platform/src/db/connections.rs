@@ -1,11 +1,13 @@
-//! Connections for reads outside any transaction: the query service's views. sqlx's pool pings
-//! every connection it takes back (a round trip, on a task of its own) in case a transaction
-//! was left open, and a read costs one round trip of its own; so the views' reads have this
-//! pool, which hands a connection back as it is after a successful read and closes it after a
-//! failed or cancelled one (a read outside a transaction leaves nothing behind to clean up). A connection idle for a second is pinged before it is used again,
-//! as after a server restart it may be closed.
+//! A pool for the hot paths (the query service's view reads, the command service's command
+//! transactions). sqlx's pool pings every connection it takes back (a round trip, on a task of
+//! its own) in case it was left inside a transaction, which for a one-statement read doubles
+//! the round trips. This pool hands a connection back as it is, and only when its user settles
+//! it with a success (a read done, a transaction committed or rolled back); a connection whose
+//! use failed or was cancelled is closed instead, and PostgreSQL rolls back whatever it had
+//! open. A connection idle for a second is pinged before it is used again, as after a server
+//! restart it may be closed.
 //!
-//! Not for transactions or for anything that leaves session state behind: use the sqlx pool.
+//! Not for anything that leaves session state behind (`SET`, `LISTEN`, prepared transactions).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,9 +24,10 @@ use super::DbSettings;
 /// A connection idle at least this long is pinged before it is handed out.
 const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
 
-/// A pool of connections for reads; cheap to clone. `&ReadPool` is a sqlx executor.
+/// A pool of connections settled by their users; cheap to clone. `&Connections` is a sqlx
+/// executor for one-statement reads.
 #[derive(Debug, Clone)]
-pub struct ReadPool(Arc<Shared>);
+pub struct Connections(Arc<Shared>);
 
 #[derive(Debug)]
 struct Shared {
@@ -34,29 +37,29 @@ struct Shared {
     acquire_timeout: Duration,
 }
 
-/// A connection of a [`ReadPool`]: handed back by [`ReadConnection::settle`] when the read
+/// A connection of a [`Connections`]: handed back by [`Lent::settle`] when the read
 /// succeeded, closed when it failed or was dropped unsettled (cancelled).
 #[derive(Debug)]
-pub struct ReadConnection {
+pub struct Lent {
     connection: Option<PgConnection>,
-    pool: ReadPool,
+    pool: Connections,
     _permit: OwnedSemaphorePermit,
 }
 
-impl ReadPool {
+impl Connections {
     /// At most `settings.max_connections` connections; `settings.min_connections` of them are
     /// opened now (as sqlx's pool does, so requests under load do not wait for handshakes), the
     /// rest as reads need them.
-    pub async fn connect(settings: &DbSettings) -> anyhow::Result<ReadPool> {
+    pub async fn connect(settings: &DbSettings) -> anyhow::Result<Connections> {
         let options = settings.connect_options()?;
         let mut idle = Vec::new();
         for _ in 0..settings.min_connections.min(settings.max_connections) {
             let connection = PgConnection::connect_with(&options)
                 .await
-                .with_context(|| format!("open a read connection to {}", settings.url))?;
+                .with_context(|| format!("open a connection to {}", settings.url))?;
             idle.push((connection, Instant::now()));
         }
-        Ok(ReadPool(Arc::new(Shared {
+        Ok(Connections(Arc::new(Shared {
             options,
             idle: Mutex::new(idle),
             permits: Arc::new(Semaphore::new(settings.max_connections.max(1) as usize)),
@@ -66,7 +69,7 @@ impl ReadPool {
 
     /// A connection: an idle one (pinged first when idle for a while), or a new one. Waits at
     /// most the acquire timeout for one to come free (then [`sqlx::Error::PoolTimedOut`]).
-    pub async fn acquire(&self) -> Result<ReadConnection, sqlx::Error> {
+    pub async fn acquire(&self) -> Result<Lent, sqlx::Error> {
         let shared = &self.0;
         let permit = tokio::time::timeout(
             shared.acquire_timeout,
@@ -88,8 +91,8 @@ impl ReadPool {
         Ok(self.lend(connection, permit))
     }
 
-    fn lend(&self, connection: PgConnection, permit: OwnedSemaphorePermit) -> ReadConnection {
-        ReadConnection {
+    fn lend(&self, connection: PgConnection, permit: OwnedSemaphorePermit) -> Lent {
+        Lent {
             connection: Some(connection),
             pool: self.clone(),
             _permit: permit,
@@ -97,27 +100,33 @@ impl ReadPool {
     }
 }
 
-impl ReadConnection {
+impl Lent {
     /// Hands the connection back if `result` is a success, closes it otherwise; returns
-    /// `result`.
-    pub fn settle<T>(mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        if result.is_ok()
-            && let Some(connection) = self.connection.take()
-        {
-            let mut idle = self.pool.0.idle.lock().unwrap_or_else(|e| e.into_inner());
-            idle.push((connection, Instant::now()));
+    /// `result`. For a connection outside any transaction whatever the result.
+    pub fn settle<T, E>(self, result: Result<T, E>) -> Result<T, E> {
+        if result.is_ok() {
+            self.release();
         }
         result
     }
 
-    fn connection(&mut self) -> &mut PgConnection {
+    /// Hands the connection back: its user ended every transaction it began.
+    pub fn release(mut self) {
+        if let Some(connection) = self.connection.take() {
+            let mut idle = self.pool.0.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.push((connection, Instant::now()));
+        }
+    }
+
+    /// The connection, for statements and transactions.
+    pub fn connection(&mut self) -> &mut PgConnection {
         self.connection
             .as_mut()
             .expect("a lent connection is only taken by settle, which consumes it")
     }
 }
 
-impl<'p> Executor<'p> for &'_ ReadPool {
+impl<'p> Executor<'p> for &'_ Connections {
     type Database = Postgres;
 
     fn fetch_many<'e, 'q: 'e, E>(
