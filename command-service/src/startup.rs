@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::commands::Commands;
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Resources};
 use crate::relay::{self, CommitSignal, Relay};
 use crate::store::MIGRATOR;
 
@@ -52,12 +52,12 @@ impl Application {
         let producer = relay::producer(&config.kafka, config.producer_linger)?;
         let (kafka, linger) = (config.kafka.clone(), config.producer_linger);
         let committed = CommitSignal::default();
-        let state = AppState {
+        let state = AppState::new(Resources {
             commands: Commands::new(connections, committed.clone(), config.idempotency_ttl),
             pool: pool.clone(),
             producer,
             topic: config.kafka.topic.clone(),
-        };
+        });
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("bind {}", config.http_addr))?;

@@ -363,9 +363,14 @@ pub fn edge(router: Router, settings: &EdgeSettings, doc: &utoipa::openapi::Open
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND).with_detail("No such resource.") })
         .layer(axum::middleware::map_response(problem_for_every_error))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .layer(axum::middleware::from_fn_with_state(settings.request_timeout, time_limit))
         .layer(CatchPanicLayer::custom(panic_problem))
-        .layer(axum::middleware::from_fn_with_state(settings.header_limit_bytes, limit_head))
+        .layer(axum::middleware::from_fn_with_state(
+            RequestLimits {
+                head_bytes: settings.header_limit_bytes,
+                time: settings.request_timeout,
+            },
+            limit_request,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -378,33 +383,20 @@ pub fn edge(router: Router, settings: &EdgeSettings, doc: &utoipa::openapi::Open
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Answers 503 with `Retry-After` when the response has not started within `limit`. A command
-/// keeps running to its commit or rollback regardless (the command service runs each on a task
-/// of its own), so a retry with the same `Idempotency-Key` gets its outcome.
-async fn time_limit(
-    axum::extract::State(limit): axum::extract::State<Duration>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "request-timeout",
-            "The request took too long",
-        )
-        .with_detail(format!(
-            "No response within {} ms; retry shortly (with the same Idempotency-Key for a command).",
-            limit.as_millis()
-        ))
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-        .into_response(),
-    }
+/// What one request may take: its head's size and the time until its response starts.
+#[derive(Debug, Clone, Copy)]
+struct RequestLimits {
+    head_bytes: usize,
+    time: Duration,
 }
 
-/// Refuses requests whose target and headers together exceed `limit` bytes with 431.
-async fn limit_head(
-    axum::extract::State(limit): axum::extract::State<usize>,
+/// Refuses a request whose target and headers together exceed the limit with 431, and answers
+/// 503 with `Retry-After` when the response has not started in time. A command keeps running to
+/// its commit or rollback regardless (the command service runs each on a task of its own), so a
+/// retry with the same `Idempotency-Key` gets its outcome. One layer for both, as every layer
+/// costs each request a boxed future.
+async fn limit_request(
+    axum::extract::State(limits): axum::extract::State<RequestLimits>,
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -418,18 +410,32 @@ async fn limit_head(
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum::<usize>();
-    if size > limit {
+    if size > limits.head_bytes {
         return Problem::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers-too-large",
             "The request's headers are too large",
         )
         .with_detail(format!(
-            "The target and headers may take at most {limit} bytes."
+            "The target and headers may take at most {} bytes.",
+            limits.head_bytes
         ))
         .into_response();
     }
-    next.run(request).await
+    match tokio::time::timeout(limits.time, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request-timeout",
+            "The request took too long",
+        )
+        .with_detail(format!(
+            "No response within {} ms; retry shortly (with the same Idempotency-Key for a command).",
+            limits.time.as_millis()
+        ))
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        .into_response(),
+    }
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if well-formed.

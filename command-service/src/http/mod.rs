@@ -10,6 +10,8 @@ mod history;
 mod orders;
 mod request;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
@@ -24,9 +26,11 @@ use crate::commands::Commands;
 
 pub use request::{CONSISTENCY_TOKEN, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
+/// What every handler can reach, behind one `Arc`: handlers clone it for every request.
+pub type AppState = Arc<Resources>;
+
+/// The command service's commands and what its readiness checks.
+pub struct Resources {
     /// Runs commands in transactions.
     pub commands: Commands,
     /// For readiness only.
@@ -37,9 +41,9 @@ pub struct AppState {
     pub topic: String,
 }
 
-impl std::fmt::Debug for AppState {
+impl std::fmt::Debug for Resources {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
+        f.debug_struct("Resources")
             .field("topic", &self.topic)
             .finish_non_exhaustive()
     }

@@ -14,7 +14,7 @@ use platform::problem::{FieldError, Problem};
 use shared_events::ConsistencyToken;
 use uuid::Uuid;
 
-use super::AppState;
+use super::Resources;
 use crate::changes;
 use crate::projections::{checkpoint, order_detail};
 
@@ -58,7 +58,7 @@ impl Wanted {
     }
 }
 
-impl AppState {
+impl Resources {
     /// Waits until the views include every wanted version, or answers 503.
     ///
     /// A customer may wait only for their own customer and orders, and who owns what is

@@ -30,25 +30,8 @@ use crate::consumer::rebuild::Rebuild;
 pub use consistency::CONSISTENCY_TOKEN;
 pub use streams::OpenStreams;
 
-/// What every handler can reach: [`Resources`] behind one `Arc`, as handlers clone it for
-/// every request.
-#[derive(Debug, Clone)]
-pub struct AppState(Arc<Resources>);
-
-impl AppState {
-    /// The state holding `resources`.
-    pub fn new(resources: Resources) -> AppState {
-        AppState(Arc::new(resources))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Resources;
-
-    fn deref(&self) -> &Resources {
-        &self.0
-    }
-}
+/// What every handler can reach, behind one `Arc`: handlers clone it for every request.
+pub type AppState = Arc<Resources>;
 
 /// The connections, settings and shared parts of the query service's HTTP API.
 pub struct Resources {
