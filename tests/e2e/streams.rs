@@ -88,9 +88,9 @@ async fn streams_push_the_new_view_after_a_command() {
     assert_eq!(page["items"][1]["status"], "confirmed");
 }
 
-/// `POST /stream-tickets` for `stream`, as `http`.
-async fn ticket_for(app: &TestApp, http: &Client, stream: &str) -> reqwest::Response {
-    http.post(format!("{}/stream-tickets", app.query.url))
+/// `POST {query}/stream-tickets` for `stream`, as `http`.
+async fn ticket_for(query: &str, http: &Client, stream: &str) -> reqwest::Response {
+    http.post(format!("{query}/stream-tickets"))
         .json(&json!({ "stream": stream }))
         .send()
         .await
@@ -115,7 +115,7 @@ async fn a_browser_opens_a_stream_with_a_ticket_that_opens_nothing_else() {
     app.wait_for_order(order).await;
     app.wait_for_order(other).await;
 
-    let issued = ticket_for(&app, &shopper, &format!("/orders/{order}/stream")).await;
+    let issued = ticket_for(&app.query.url, &shopper, &format!("/orders/{order}/stream")).await;
     assert_eq!(issued.status(), 201);
     let issued: Value = issued.json().await.unwrap();
     let (ticket, url) = (
@@ -146,7 +146,7 @@ async fn a_browser_opens_a_stream_with_a_ticket_that_opens_nothing_else() {
     }
 
     // A customer's ticket for someone else's order opens a 404, as the order's view does.
-    let foreign: Value = ticket_for(&app, &shopper, &format!("/orders/{other}/stream"))
+    let foreign: Value = ticket_for(&app.query.url, &shopper, &format!("/orders/{other}/stream"))
         .await
         .json()
         .await
@@ -169,7 +169,12 @@ async fn a_browser_opens_a_stream_with_a_ticket_that_opens_nothing_else() {
         let refused = problem(response, 422).await;
         assert!(!problem_fields(&refused).is_empty(), "{refused}");
     }
-    let anonymous = ticket_for(&app, &Client::new(), &format!("/orders/{order}/stream")).await;
+    let anonymous = ticket_for(
+        &app.query.url,
+        &Client::new(),
+        &format!("/orders/{order}/stream"),
+    )
+    .await;
     problem(anonymous, 401).await;
 }
 
@@ -182,15 +187,9 @@ async fn an_expired_ticket_opens_nothing() {
     let (customer, shopper) = app.register_customer_with_token().await;
     app.wait_for_customer(customer).await;
 
-    let issued: Value = shopper
-        .post(format!("{}/stream-tickets", short.url))
-        .json(&json!({ "stream": format!("/customers/{customer}/orders/stream") }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stream = format!("/customers/{customer}/orders/stream");
+    let issued = ticket_for(&short.url, &shopper, &stream).await;
+    let issued: Value = issued.json().await.unwrap();
     let url = format!("{}{}", short.url, issued["url"].as_str().unwrap());
     let opened = Client::new().get(&url).send().await.unwrap();
     assert_eq!(opened.status(), 200, "a fresh ticket opens its stream");

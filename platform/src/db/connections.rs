@@ -19,10 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgQueryResult, PgRow, PgStatement, PgType
 use sqlx::{Connection, Either, Execute, Executor, PgConnection, Postgres};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::DbSettings;
-
-/// A connection idle at least this long is pinged before it is handed out.
-const IDLE_CHECK_AFTER: Duration = Duration::from_secs(1);
+use super::{DbSettings, IDLE_CHECK_AFTER};
 
 /// A pool of connections settled by their users; cheap to clone. `&Connections` is a sqlx
 /// executor for one-statement reads.

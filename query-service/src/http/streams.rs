@@ -62,10 +62,22 @@ pub struct OrdersStreamEvent {
 #[serde(deny_unknown_fields)]
 pub struct TicketRequest {
     /// The stream's path: `/orders/{id}/stream` or `/customers/{id}/orders/stream`.
-    #[schema(
-        pattern = r"^/(orders/([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})|customers/([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})/orders)/stream$"
-    )]
+    #[schema(schema_with = stream_path)]
     pub stream: String,
+}
+
+/// The schema of [`TicketRequest::stream`]: the paths [`is_stream_path`] accepts.
+fn stream_path() -> utoipa::openapi::Object {
+    const ID: &str = "([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})";
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(
+            "The stream's path: `/orders/{id}/stream` or `/customers/{id}/orders/stream`.",
+        ))
+        .pattern(Some(format!(
+            "^/(orders/{ID}|customers/{ID}/orders)/stream$"
+        )))
+        .build()
 }
 
 /// A ticket opening one stream as the caller who asked for it.
@@ -103,7 +115,7 @@ pub async fn ticket(
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     let request: TicketRequest = platform::http::parse_json(&headers, &body)?;
-    if stream_target(&request.stream).is_none() {
+    if !is_stream_path(&request.stream) {
         return Err(Problem::validation(vec![FieldError::new(
             "stream",
             "must be /orders/{id}/stream or /customers/{id}/orders/stream",
@@ -123,19 +135,16 @@ pub async fn ticket(
     Ok((StatusCode::CREATED, Json(ticket)).into_response())
 }
 
-/// The stream a path names: `Some(true)` for an order's, `Some(false)` for a customer's.
-fn stream_target(path: &str) -> Option<bool> {
-    let uuid = |s: &str| Uuid::try_parse(s).is_ok();
-    if let Some(id) = path
+/// Whether `path` is a stream's: an order's or a customer's orders'.
+fn is_stream_path(path: &str) -> bool {
+    let uuid = |id: &str| Uuid::try_parse(id).is_ok();
+    let order = path
         .strip_prefix("/orders/")
-        .and_then(|p| p.strip_suffix("/stream"))
-    {
-        return uuid(id).then_some(true);
-    }
-    let id = path
-        .strip_prefix("/customers/")?
-        .strip_suffix("/orders/stream")?;
-    uuid(id).then_some(false)
+        .and_then(|rest| rest.strip_suffix("/stream"));
+    let customer = path
+        .strip_prefix("/customers/")
+        .and_then(|rest| rest.strip_suffix("/orders/stream"));
+    order.or(customer).is_some_and(uuid)
 }
 
 /// The order detail document, now and after every change.
