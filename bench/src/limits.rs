@@ -128,6 +128,7 @@ pub fn settings(url: &str, connections: usize) -> anyhow::Result<platform::db::D
         statement_timeout: Duration::from_secs(10),
         acquire_timeout: Duration::from_secs(30),
         search_path: None,
+        synchronous_commit: true,
     })
 }
 

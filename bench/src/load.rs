@@ -220,12 +220,12 @@ pub async fn open_loop(
     Ok((run, visibility))
 }
 
-/// Up to `count` order ids from the query service's back-office search.
-pub async fn known_orders(query_url: &str, count: usize) -> anyhow::Result<Vec<Uuid>> {
+/// Up to `count` orders the query service lists, with their customers (newest first).
+pub async fn known_orders(query_url: &str, count: usize) -> anyhow::Result<Vec<(Uuid, Uuid)>> {
     let http = client(1);
-    let mut ids = Vec::with_capacity(count);
+    let mut known = Vec::with_capacity(count);
     let mut cursor: Option<String> = None;
-    while ids.len() < count {
+    while known.len() < count {
         let mut url = format!("{query_url}/orders?limit=100");
         if let Some(cursor) = &cursor {
             url.push_str(&format!("&cursor={cursor}"));
@@ -238,32 +238,35 @@ pub async fn known_orders(query_url: &str, count: usize) -> anyhow::Result<Vec<U
             .json()
             .await?;
         let items = page["items"].as_array().context("items")?;
-        ids.extend(
+        let id = |o: &serde_json::Value, field: &str| o[field].as_str()?.parse::<Uuid>().ok();
+        known.extend(
             items
                 .iter()
-                .filter_map(|o| o["order_id"].as_str()?.parse::<Uuid>().ok()),
+                .filter_map(|o| Some((id(o, "order_id")?, id(o, "customer_id")?))),
         );
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
         }
     }
-    Ok(ids)
+    Ok(known)
 }
 
-/// `connections` workers reading `GET /orders/{id}` of random known orders back to back.
+/// `connections` workers reading `path(id)` of random `ids` from `base_url` back to back; only
+/// 200 answers count as reads.
 pub async fn read_loop(
-    query_url: &str,
-    orders: &[Uuid],
+    base_url: &str,
+    ids: &[Uuid],
+    path: fn(Uuid) -> String,
     connections: usize,
     duration: Duration,
 ) -> anyhow::Result<Run> {
     let http = client(connections);
-    let base: Arc<str> = query_url.into();
-    random_reads(orders, connections, duration, move |id| {
+    let base: Arc<str> = base_url.into();
+    random_reads(ids, connections, duration, move |id| {
         let (http, base) = (http.clone(), base.clone());
         async move {
-            match http.get(format!("{base}/orders/{id}")).send().await {
+            match http.get(format!("{base}{}", path(id))).send().await {
                 Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                 _ => false,
             }

@@ -3,71 +3,127 @@
 
 use std::process::Command;
 
-/// CPU seconds (user + system) a process has used so far.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+/// The fields of `/proc/<pid>/stat` after the command name (which is in parentheses and may
+/// contain spaces): index 1 is the parent's pid, 11–14 utime, stime, cutime, cstime in ticks.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// The sum of `stat` fields `indices` of `pid`, in seconds.
+fn ticks_seconds(fields: &[String], indices: &[usize]) -> Option<f64> {
+    let mut ticks = 0.0;
+    for &i in indices {
+        ticks += fields.get(i)?.parse::<f64>().ok()?;
+    }
     Some(ticks / clock_ticks())
 }
 
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+/// CPU seconds (user + system) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    ticks_seconds(&stat_fields(pid)?, &[11, 12])
 }
 
-/// CPU seconds of all processes named `postgres` (the server and its backends).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU seconds PostgreSQL has used so far: every live `postgres` process, plus what the
+/// postmaster's exited children used (its cutime and cstime), so backends and autovacuum
+/// workers that end during a measurement still count and the figure never goes down.
 pub fn postgres_cpu_seconds() -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
-    entries
+    let processes: Vec<(u32, Vec<String>)> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim() == "postgres")
         })
-        .filter_map(cpu_seconds)
+        .filter_map(|pid| Some((pid, stat_fields(pid)?)))
+        .collect();
+    let is_postgres = |pid: &str| processes.iter().any(|(p, _)| p.to_string() == pid);
+    processes
+        .iter()
+        .filter_map(|(_, fields)| {
+            let postmaster = !fields.get(1).is_some_and(|parent| is_postgres(parent));
+            let indices: &[usize] = if postmaster {
+                &[11, 12, 13, 14]
+            } else {
+                &[11, 12]
+            };
+            ticks_seconds(fields, indices)
+        })
         .sum()
 }
 
-/// CPU used by a service (and by PostgreSQL) from when it was started.
+/// CPU used by named processes, and by PostgreSQL, from when the meter started.
 #[derive(Debug)]
 pub struct CpuMeter {
-    service: Option<u32>,
-    service_before: f64,
-    postgres_before: f64,
+    processes: Vec<(String, Option<u32>)>,
+    before: Vec<Option<f64>>,
 }
 
 impl CpuMeter {
-    /// Starts measuring `service` (its pid, if known) and PostgreSQL.
-    pub fn start(service: Option<u32>) -> CpuMeter {
-        CpuMeter {
-            service,
-            service_before: service.and_then(cpu_seconds).unwrap_or(0.0),
-            postgres_before: postgres_cpu_seconds(),
+    /// Starts measuring `processes` (name and pid, if known) and PostgreSQL (named `postgres`).
+    pub fn start(processes: &[(&str, Option<u32>)]) -> CpuMeter {
+        let processes: Vec<(String, Option<u32>)> = processes
+            .iter()
+            .map(|(name, pid)| ((*name).to_owned(), *pid))
+            .chain([("postgres".to_owned(), None)])
+            .collect();
+        let before = processes.iter().map(Self::seconds).collect();
+        CpuMeter { processes, before }
+    }
+
+    fn seconds((name, pid): &(String, Option<u32>)) -> Option<f64> {
+        match pid {
+            Some(pid) => cpu_seconds(*pid),
+            None if name == "postgres" => Some(postgres_cpu_seconds()),
+            None => None,
         }
     }
 
-    /// Microseconds of CPU per request of `requests` since the start, for the service and
-    /// PostgreSQL, as text (`n/a` without the service's pid or without requests).
-    pub fn micros_per(&self, requests: u64) -> (String, String) {
-        if requests == 0 {
-            return ("n/a".into(), "n/a".into());
-        }
-        let per = |seconds: f64| format!("{:.0}", seconds * 1e6 / requests as f64);
-        let service = self
-            .service
-            .and_then(cpu_seconds)
-            .map_or("n/a".into(), |now| per(now - self.service_before));
-        (service, per(postgres_cpu_seconds() - self.postgres_before))
+    /// Microseconds of CPU per request of `requests` since the start, per process (`None`
+    /// without its pid or without requests).
+    pub fn micros_per(&self, requests: u64) -> Vec<(String, Option<f64>)> {
+        self.processes
+            .iter()
+            .zip(&self.before)
+            .map(|(process, before)| {
+                let used = Self::seconds(process).zip(*before).map(|(now, b)| now - b);
+                let per = used
+                    .filter(|_| requests > 0)
+                    .map(|s| s * 1e6 / requests as f64);
+                (process.0.clone(), per)
+            })
+            .collect()
     }
+}
+
+/// `µs` figures as table cells: the number, or `n/a`.
+pub fn cells(figures: &[(String, Option<f64>)]) -> String {
+    figures
+        .iter()
+        .map(|(_, us)| us.map_or("n/a".into(), |us| format!("{us:.0}")))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Peak resident memory of a process in MiB (`VmHWM`).

@@ -175,7 +175,11 @@ async fn main() -> anyhow::Result<()> {
                 .context("--concurrency")?;
             let query_url =
                 std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
-            let orders = load::known_orders(&query_url, 20_000).await?;
+            let orders: Vec<uuid::Uuid> = load::known_orders(&query_url, 20_000)
+                .await?
+                .into_iter()
+                .map(|(order, _)| order)
+                .collect();
             anyhow::ensure!(
                 !orders.is_empty(),
                 "the query service has no orders to read"
@@ -185,17 +189,24 @@ async fn main() -> anyhow::Result<()> {
                 orders.len()
             );
             println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            let service = machine::pid("QUERY_PID");
+            let service = [("query-service", machine::pid("QUERY_PID"))];
             for connections in levels {
-                let cpu = machine::CpuMeter::start(service);
-                let run = load::read_loop(&query_url, &orders, connections, duration).await?;
-                let (service_us, postgres_us) = cpu.micros_per(run.latency.len());
+                let cpu = machine::CpuMeter::start(&service);
+                let run = load::read_loop(
+                    &query_url,
+                    &orders,
+                    |id| format!("/orders/{id}"),
+                    connections,
+                    duration,
+                )
+                .await?;
                 println!(
-                    "| {connections} | {} | {} | {:.0} | {} | {service_us} | {postgres_us} |",
+                    "| {connections} | {} | {} | {:.0} | {} | {} |",
                     run.latency.len(),
                     run.errors,
                     run.rate(),
-                    stats::row(&run.latency)
+                    stats::row(&run.latency),
+                    machine::cells(&cpu.micros_per(run.latency.len()))
                 );
             }
         }
@@ -231,7 +242,9 @@ async fn main() -> anyhow::Result<()> {
             let events: usize = flag("--events")
                 .map_or(Ok(100_000), |s| s.parse())
                 .context("--events")?;
-            catchup::enqueue(&target, events).await?;
+            let command_db =
+                std::env::var("COMMAND_DATABASE_URL").context("COMMAND_DATABASE_URL")?;
+            catchup::enqueue(&command_db, events).await?;
         }
         Some("caught-up") => {
             let events: usize = flag("--events")

@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use platform::db::connections::Connections;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::load::{self, Run};
 use crate::{Target, limits, machine, scrape};
@@ -28,6 +29,32 @@ const LEVELS: [usize; 4] = [1, 8, 32, 64];
 const STEP: Duration = Duration::from_secs(10);
 /// Orders per second of the idle-stack visibility run: low enough that nothing queues.
 const IDLE_RATE: f64 = 10.0;
+/// Rounds per connection count of the service-against-baseline reads.
+const ROUNDS: usize = 3;
+/// Connections of the other views' measurement.
+const VIEW_CONNECTIONS: usize = 32;
+/// A view's name and its path for an id.
+type View = (&'static str, fn(Uuid) -> String);
+/// The other views read besides the order detail; the paths with an id get a customer's.
+const VIEWS: [View; 5] = [
+    ("GET /customers/{id}", |id| format!("/customers/{id}")),
+    ("GET /customers/{id}/orders?limit=20", |id| {
+        format!("/customers/{id}/orders?limit=20")
+    }),
+    ("GET /orders?customer_id={id}&limit=20", |id| {
+        format!("/orders?customer_id={id}&limit=20")
+    }),
+    ("GET /dashboards/shipping?limit=20", |_| {
+        "/dashboards/shipping?limit=20".into()
+    }),
+    ("GET /reports/daily-sales", |_| {
+        "/reports/daily-sales".into()
+    }),
+];
+/// The order detail's path.
+fn detail(id: Uuid) -> String {
+    format!("/orders/{id}")
+}
 
 /// One closed-loop measurement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +69,9 @@ pub struct Point {
     pub rate: f64,
     /// Latency percentiles in milliseconds: p50, p95, p99, max.
     pub latency_ms: [f64; 4],
+    /// Microseconds of CPU per operation by process, while it ran (empty when not measured).
+    #[serde(default)]
+    pub cpu_us: Vec<(String, Option<f64>)>,
 }
 
 fn percentiles(h: &Histogram<u64>) -> [f64; 4] {
@@ -62,8 +92,28 @@ impl Point {
             errors: run.errors,
             rate: run.rate(),
             latency_ms: percentiles(&run.latency),
+            cpu_us: Vec::new(),
         }
     }
+
+    /// The point of `run` with the CPU `meter` measured over it.
+    fn metered(connections: usize, run: &Run, meter: &machine::CpuMeter) -> Point {
+        Point {
+            cpu_us: meter.micros_per(run.latency.len()),
+            ..Point::of(connections, run)
+        }
+    }
+
+    /// µs of CPU per operation of `process`, if measured.
+    fn cpu(&self, process: &str) -> Option<f64> {
+        self.cpu_us.iter().find(|(n, _)| n == process)?.1
+    }
+}
+
+/// The round with the median rate.
+fn median(mut rounds: Vec<Point>) -> Point {
+    rounds.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    rounds.swap_remove(rounds.len() / 2)
 }
 
 /// Phase 1.
@@ -88,8 +138,6 @@ pub struct Commands {
     pub visibility_samples: u64,
     /// Relay commit → broker ack during the visibility run: histogram bounds of p50 and p99, ms.
     pub relay_ack_ms: [Option<f64>; 2],
-    /// CPU seconds per 1,000 orders during the `POST /orders` sweep, by process.
-    pub cpu_per_1000_orders: Vec<(String, f64)>,
     /// Machine and software.
     pub machine: Vec<(String, String)>,
 }
@@ -107,6 +155,9 @@ pub struct Catchup {
     pub rate: f64,
     /// Events per second after the first batch.
     pub rate_applying: f64,
+    /// Events of the command side's log that `query-service verify` folded one by one and found
+    /// equal to the caught-up views.
+    pub verified_events: u64,
 }
 
 /// Phase 3.
@@ -116,8 +167,13 @@ pub struct Queries {
     pub orders: usize,
     /// Primary-key reads of the view table without HTTP.
     pub limit: Vec<Point>,
-    /// `GET /orders/{id}`.
+    /// `GET /orders/{id}`: the median of [`ROUNDS`] rounds per connection count.
     pub service: Vec<Point>,
+    /// The same reads from the naive baseline (`bench baseline`), in rounds alternating with
+    /// the service's.
+    pub baseline: Vec<Point>,
+    /// The other views at [`VIEW_CONNECTIONS`] connections: path template and measurement.
+    pub views: Vec<(String, Point)>,
     /// Peak resident memory (MiB) of each process over the whole run.
     pub peak_rss_mib: Vec<(String, f64)>,
 }
@@ -185,35 +241,13 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
         ("query-service", machine::pid("QUERY_PID")),
         ("broker", machine::pid("BROKER_PID")),
     ];
-    let cpu_before: Vec<f64> = pids
-        .iter()
-        .map(|(_, pid)| pid.and_then(machine::cpu_seconds).unwrap_or(0.0))
-        .collect();
-    let postgres_before = machine::postgres_cpu_seconds();
     let mut service = Vec::new();
     for connections in LEVELS {
         bar.set_message(format!("POST /orders, {connections} connections"));
-        service.push(Point::of(
-            connections,
-            &load::closed_loop(target, &customers, connections, STEP).await?,
-        ));
+        let meter = machine::CpuMeter::start(&pids);
+        let run = load::closed_loop(target, &customers, connections, STEP).await?;
+        service.push(Point::metered(connections, &run, &meter));
     }
-    let orders: f64 = service.iter().map(|p| p.operations as f64).sum();
-    let mut cpu_per_1000_orders: Vec<(String, f64)> = pids
-        .iter()
-        .zip(cpu_before)
-        .map(|((name, pid), before)| {
-            (
-                (*name).to_owned(),
-                (pid.and_then(machine::cpu_seconds).unwrap_or(0.0) - before) * 1000.0 / orders,
-            )
-        })
-        .collect();
-    cpu_per_1000_orders.push((
-        "postgres".into(),
-        (machine::postgres_cpu_seconds() - postgres_before) * 1000.0 / orders,
-    ));
-
     let best = service.iter().map(|p| p.rate).fold(0.0, f64::max);
     let rate = (best / 2.0).round();
     // The sweep's last level may leave a backlog in the outbox; the visibility run starts
@@ -246,7 +280,6 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
             visibility_samples: visible.len(),
             relay_ack_ms: [0.5, 0.99]
                 .map(|q| scrape::quantile_bound(&relay, q).map(|s| s * 1000.0)),
-            cpu_per_1000_orders,
             machine: machine::description(&database),
         },
     )
@@ -288,13 +321,21 @@ pub fn record_catchup(dir: &Path, catchup: &Catchup) -> anyhow::Result<()> {
 /// Phase 3, written to `dir/queries.json`.
 pub async fn measure_queries(query_url: &str, dir: &Path) -> anyhow::Result<()> {
     let database = env("QUERY_DATABASE_URL")?;
+    let baseline_url = env("BASELINE_URL")?;
     let bar = spinner("collecting order ids from the query service");
-    let orders = load::known_orders(query_url, 1_000_000).await?;
+    let known = load::known_orders(query_url, 1_000_000).await?;
     anyhow::ensure!(
-        orders.len() >= 100_000,
+        known.len() >= 100_000,
         "only {} orders in the view; the report needs 100,000",
-        orders.len()
+        known.len()
     );
+    let orders: Vec<Uuid> = known.iter().map(|(order, _)| *order).collect();
+    let customers: Vec<Uuid> = known
+        .iter()
+        .map(|(_, customer)| *customer)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let pool = limits::pool(&database, 64).await?;
     let mut limit = Vec::new();
     for connections in LEVELS {
@@ -307,12 +348,36 @@ pub async fn measure_queries(query_url: &str, dir: &Path) -> anyhow::Result<()> 
         ));
     }
     pool.close().await;
-    let mut service = Vec::new();
+    let query_service = [("query-service", machine::pid("QUERY_PID"))];
+    let baseline = [("baseline", machine::pid("BASELINE_PID"))];
+    let (mut service, mut naive) = (Vec::new(), Vec::new());
     for connections in LEVELS {
-        bar.set_message(format!("GET /orders/{{id}}, {connections} connections"));
-        service.push(Point::of(
-            connections,
-            &load::read_loop(query_url, &orders, connections, STEP).await?,
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 1..=ROUNDS {
+            bar.set_message(format!(
+                "GET /orders/{{id}}, {connections} connections, round {round} of {ROUNDS}: query service"
+            ));
+            let meter = machine::CpuMeter::start(&query_service);
+            let run = load::read_loop(query_url, &orders, detail, connections, STEP).await?;
+            ours.push(Point::metered(connections, &run, &meter));
+            bar.set_message(format!(
+                "GET /orders/{{id}}, {connections} connections, round {round} of {ROUNDS}: baseline"
+            ));
+            let meter = machine::CpuMeter::start(&baseline);
+            let run = load::read_loop(&baseline_url, &orders, detail, connections, STEP).await?;
+            theirs.push(Point::metered(connections, &run, &meter));
+        }
+        service.push(median(ours));
+        naive.push(median(theirs));
+    }
+    let mut views = Vec::new();
+    for (name, path) in VIEWS {
+        bar.set_message(format!("{name}, {VIEW_CONNECTIONS} connections"));
+        let meter = machine::CpuMeter::start(&query_service);
+        let run = load::read_loop(query_url, &customers, path, VIEW_CONNECTIONS, STEP).await?;
+        views.push((
+            name.to_owned(),
+            Point::metered(VIEW_CONNECTIONS, &run, &meter),
         ));
     }
     bar.finish_with_message("queries measured");
@@ -331,6 +396,8 @@ pub async fn measure_queries(query_url: &str, dir: &Path) -> anyhow::Result<()> 
             orders: orders.len(),
             limit,
             service,
+            baseline: naive,
+            views,
             peak_rss_mib,
         },
     )
@@ -375,8 +442,8 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
     }
     let _ = writeln!(
         md,
-        "| settings | DB pools of a fixed 16 connections per service (and 2 for the projector); \
-         relay batch 500, outbox vacuum every 10,000 events, linger 1 ms; consumer batch 500 / \
+        "| settings | DB pools of a fixed 16 connections per service (and 2 for the projector, whose commits do not wait for the WAL flush); \
+         relay batch 500, outbox vacuum every 10,000 events, linger 1 ms; consumer batch 2,000 / \
          5 ms, fetch.wait.max.ms 100 (the broker answers as soon as data arrives); orders of 2 \
          lines for 2,000 customers |"
     );
@@ -385,6 +452,7 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
         "| load generator | closed loops of N keep-alive connections (10 s each); open loop at a fixed arrival rate with latency from the scheduled send (no coordinated omission) |\n"
     );
 
+    targets(&mut md, &commands, &catchup, &queries);
     let _ = writeln!(
         md,
         "## Commands: `POST /orders` against the same transaction without HTTP\n"
@@ -404,6 +472,12 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
         best(&commands.limit),
         100.0 * best(&commands.service) / best(&commands.limit).max(1.0)
     );
+
+    let _ = writeln!(
+        md,
+        "CPU per `POST /orders` while each level ran (µs per accepted order; the command service's figure includes its relay, the query service's is its projector):\n"
+    );
+    cpu_table(&mut md, "orders/s", &commands.service, &PROCESSES);
 
     let [i50, i95, i99, imax] = commands.idle_visibility_ms;
     let _ = writeln!(
@@ -469,24 +543,67 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
         at32.map_or("n/a".into(), |p| format!("{:.1}", p.latency_ms[2]))
     );
 
+    let _ = writeln!(
+        md,
+        "## Reads against a naive baseline\n\n`bench baseline` serves `GET /orders/{{id}}` from the same view with a bare axum handler and sqlx's default pool, nothing else (no authentication, limits, metrics, tracing or ETag). Rounds alternate between the two; each row is the median of {ROUNDS} rounds of {} s by rate.\n",
+        STEP.as_secs()
+    );
+    let _ = writeln!(
+        md,
+        "| connections | query service reads/s | baseline reads/s | ratio | query service µs CPU/read | baseline µs CPU/read | PostgreSQL µs/read (service / baseline) | p99 ms (service / baseline) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (ours, theirs) in queries.service.iter().zip(&queries.baseline) {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.0} | {:.2}× | {} | {} | {} / {} | {:.1} / {:.1} |",
+            ours.connections,
+            ours.rate,
+            theirs.rate,
+            ours.rate / theirs.rate.max(1.0),
+            micros(ours.cpu("query-service")),
+            micros(theirs.cpu("baseline")),
+            micros(ours.cpu("postgres")),
+            micros(theirs.cpu("postgres")),
+            ours.latency_ms[2],
+            theirs.latency_ms[2]
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n### The other views ({VIEW_CONNECTIONS} connections, one round each, random customers)\n\n| view | reads/s | p99 ms | query service µs CPU/read | ÷ order detail | PostgreSQL µs/read |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let detail_cpu = at(&queries.service, VIEW_CONNECTIONS).and_then(|p| p.cpu("query-service"));
+    for (name, p) in &queries.views {
+        let _ = writeln!(
+            md,
+            "| `{name}` | {:.0} | {:.1} | {} | {} | {} |",
+            p.rate,
+            p.latency_ms[2],
+            micros(p.cpu("query-service")),
+            ratio(p.cpu("query-service"), detail_cpu),
+            micros(p.cpu("postgres"))
+        );
+    }
+    let _ = writeln!(md);
+
     let _ = writeln!(md, "## Projection catch-up\n");
     let _ = writeln!(
         md,
-        "{} events (per customer a registration, then 50 orders placed and confirmed) published while the query service was stopped; from its start, first batch after {:.1} s, lag 0 after {:.1} s: **{:.0} events/s** ({:.0}/s after the first batch; target ≥ 20,000).\n",
-        catchup.events, catchup.startup_s, catchup.total_s, catchup.rate, catchup.rate_applying
+        "{} events (per customer a registration, then 50 orders placed and confirmed) appended to the command side's event log and published by its relay while the query service was stopped; from its start, first batch after {:.1} s, lag 0 after {:.1} s: **{:.0} events/s** ({:.0}/s after the first batch; target ≥ 25,000). `query-service verify` then folded the log's {} events one at a time and found the views equal.\n",
+        catchup.events,
+        catchup.startup_s,
+        catchup.total_s,
+        catchup.rate,
+        catchup.rate_applying,
+        catchup.verified_events
     );
 
     let _ = writeln!(
         md,
-        "## Resources\n\n| process | peak RSS MiB (target ≤ 64 for the services) | CPU s per 1,000 orders (`POST /orders` sweep) |\n|---|---:|---:|"
+        "## Resources\n\n| process | peak RSS MiB (target ≤ 64 for the services) |\n|---|---:|"
     );
-    for (name, cpu) in &commands.cpu_per_1000_orders {
-        let rss = queries
-            .peak_rss_mib
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or("—".into(), |(_, mib)| format!("{mib:.1}"));
-        let _ = writeln!(md, "| {name} | {rss} | {cpu:.2} |");
+    for (name, mib) in &queries.peak_rss_mib {
+        let _ = writeln!(md, "| {name} | {mib:.1} |");
     }
     let _ = writeln!(
         md,
@@ -497,6 +614,157 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
     std::fs::write(out.join("report.md"), md)?;
     std::fs::write(out.join("latency.svg"), plot(&commands, &queries))?;
     Ok(())
+}
+
+/// The processes whose CPU the command sweep measures, in table order.
+const PROCESSES: [&str; 4] = ["command-service", "query-service", "broker", "postgres"];
+
+fn micros(us: Option<f64>) -> String {
+    us.map_or("n/a".into(), |us| format!("{us:.0}"))
+}
+
+fn ratio(value: Option<f64>, of: Option<f64>) -> String {
+    value.zip(of).map_or("n/a".into(), |(v, o)| {
+        format!("{:.2}×", v / o.max(f64::MIN_POSITIVE))
+    })
+}
+
+fn at(points: &[Point], connections: usize) -> Option<&Point> {
+    points.iter().find(|p| p.connections == connections)
+}
+
+/// µs of CPU per operation of each of `processes`, one row per connection count.
+fn cpu_table(out: &mut String, unit: &str, points: &[Point], processes: &[&str]) {
+    let _ = writeln!(
+        out,
+        "| connections | {unit} | {} |\n|---:|---:|{}",
+        processes.join(" µs | ") + " µs",
+        "---:|".repeat(processes.len())
+    );
+    for p in points {
+        let cells: Vec<String> = processes.iter().map(|name| micros(p.cpu(name))).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} |",
+            p.connections,
+            p.rate,
+            cells.join(" | ")
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// Every target of the benchmark with this run's figure.
+fn targets(md: &mut String, commands: &Commands, catchup: &Catchup, queries: &Queries) {
+    let best = |points: &[Point]| {
+        points
+            .iter()
+            .max_by(|a, b| a.rate.total_cmp(&b.rate))
+            .cloned()
+    };
+    let mut rows: Vec<(String, String, &str)> = Vec::new();
+    let detail = at(&queries.service, 32);
+    rows.push((
+        "query service CPU per `GET /orders/{id}`, 32 connections".into(),
+        format!("{} µs", micros(detail.and_then(|p| p.cpu("query-service")))),
+        "≤ 40 µs",
+    ));
+    for connections in [8, 32, 64] {
+        let ours = at(&queries.service, connections).map(|p| p.rate);
+        let theirs = at(&queries.baseline, connections).map(|p| p.rate);
+        rows.push((
+            format!(
+                "`GET /orders/{{id}}` reads/s ÷ the naive baseline's, {connections} connections"
+            ),
+            ratio(ours, theirs),
+            "≥ 1.0×",
+        ));
+    }
+    let pk = at(&queries.limit, 32).map(|p| p.latency_ms[2]);
+    rows.push((
+        "`GET /orders/{id}` p99 ÷ PostgreSQL's primary-key p99, 32 connections".into(),
+        format!(
+            "{} ({} / {} ms)",
+            ratio(detail.map(|p| p.latency_ms[2]), pk),
+            detail.map_or("?".into(), |p| format!("{:.1}", p.latency_ms[2])),
+            pk.map_or("?".into(), |ms| format!("{ms:.1}"))
+        ),
+        "≤ 1.2×",
+    ));
+    let heaviest = queries
+        .views
+        .iter()
+        .filter_map(|(name, p)| Some((name, p.cpu("query-service")?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    rows.push((
+        format!(
+            "heaviest other view's CPU ÷ the detail read's ({})",
+            heaviest.map_or("n/a".into(), |(name, _)| format!("`{name}`"))
+        ),
+        ratio(
+            heaviest.map(|h| h.1),
+            detail.and_then(|p| p.cpu("query-service")),
+        ),
+        "≤ 2×",
+    ));
+    let best_command = best(&commands.service);
+    rows.push((
+        format!(
+            "command service CPU per `POST /orders` with its relay, at the best level ({} connections)",
+            best_command.as_ref().map_or(0, |p| p.connections)
+        ),
+        format!("{} µs", micros(best_command.as_ref().and_then(|p| p.cpu("command-service")))),
+        "≤ 150 µs",
+    ));
+    rows.push((
+        "best `POST /orders` rate ÷ the transaction's limit".into(),
+        format!(
+            "{:.0} %",
+            100.0 * best_command.as_ref().map_or(0.0, |p| p.rate)
+                / best(&commands.limit).map_or(1.0, |p| p.rate.max(1.0))
+        ),
+        "≥ 75 %",
+    ));
+    rows.push((
+        format!(
+            "201 → visible p99 at half the best rate ({:.0} orders/s)",
+            commands.visibility_rate
+        ),
+        format!("{:.1} ms", commands.visibility_ms[2]),
+        "≤ 50 ms",
+    ));
+    rows.push((
+        "201 → visible median on an idle stack".into(),
+        format!("{:.1} ms", commands.idle_visibility_ms[0]),
+        "≤ 15 ms",
+    ));
+    rows.push((
+        format!(
+            "catch-up from a {}-event backlog (views verified)",
+            catchup.events
+        ),
+        format!("{:.0} events/s", catchup.rate),
+        "≥ 25,000 events/s",
+    ));
+    for (name, mib) in queries
+        .peak_rss_mib
+        .iter()
+        .filter(|(n, _)| n.ends_with("-service"))
+    {
+        rows.push((
+            format!("peak RSS, {name}"),
+            format!("{mib:.1} MiB"),
+            "≤ 64 MiB",
+        ));
+    }
+    let _ = writeln!(
+        md,
+        "## Targets\n\n| measurement | this run | target |\n|---|---:|---|"
+    );
+    for (what, figure, target) in rows {
+        let _ = writeln!(md, "| {what} | {figure} | {target} |");
+    }
+    let _ = writeln!(md);
 }
 
 /// p50 and p99 latency against connections, for commands and queries, with and without HTTP.

@@ -38,6 +38,10 @@ pub struct DbSettings {
     pub acquire_timeout: Duration,
     /// The schemas unqualified names resolve in, when not the server's default.
     pub search_path: Option<String>,
+    /// Whether a commit waits for its WAL to reach the disk (PostgreSQL's `synchronous_commit`).
+    /// Only for data that can be derived again: a server crash may lose the last few hundred
+    /// milliseconds of commits, whole transactions, never part of one.
+    pub synchronous_commit: bool,
 }
 
 impl DbSettings {
@@ -59,6 +63,7 @@ impl DbSettings {
             )?),
             acquire_timeout: Duration::from_millis(config::var("DB_ACQUIRE_TIMEOUT_MS", 3_000)?),
             search_path: None,
+            synchronous_commit: true,
         })
     }
 
@@ -73,7 +78,7 @@ impl DbSettings {
         }
     }
 
-    /// Connection options with the statement timeout applied.
+    /// Connection options with the statement timeout (and commit mode) applied.
     pub fn connect_options(&self) -> anyhow::Result<PgConnectOptions> {
         let options: PgConnectOptions = self
             .url
@@ -82,6 +87,10 @@ impl DbSettings {
             .with_context(|| format!("parse database URL {}", self.url))?;
         let timeout = format!("{}ms", self.statement_timeout.as_millis());
         let options = options.options([("statement_timeout", timeout.as_str())]);
+        let options = match self.synchronous_commit {
+            true => options,
+            false => options.options([("synchronous_commit", "off")]),
+        };
         Ok(match &self.search_path {
             Some(path) => options.options([("search_path", path.as_str())]),
             None => options,

@@ -617,6 +617,7 @@ fn db_settings(names: &Names, database: &str) -> DbSettings {
         statement_timeout: Duration::from_secs(10),
         acquire_timeout: Duration::from_secs(10),
         search_path: None,
+        synchronous_commit: true,
     }
 }
 

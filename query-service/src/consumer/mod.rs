@@ -124,8 +124,8 @@ impl Projector {
             shutdown.clone(),
         ));
         let mut waiting = std::time::Instant::now();
-        while let Next::Batch(batch) = next_batch(&*consumer, &self.settings, &shutdown, None).await
-        {
+        let mut next = next_batch(&*consumer, &self.settings, &shutdown, None).await;
+        while let Next::Batch(batch) = next {
             let started = std::time::Instant::now();
             let waited = started - waiting;
             let span = tracing::info_span!(
@@ -137,7 +137,9 @@ impl Projector {
                 &span,
                 batch.iter().filter_map(|m| m.traceparent.as_deref()),
             );
-            let Some(summary) = self.apply(&batch, &shutdown).instrument(span).await else {
+            let apply = self.apply(&batch, &shutdown).instrument(span);
+            let (applied, following) = gather_while(&consumer, &self.settings, apply).await;
+            let Some(summary) = applied else {
                 break;
             };
             summary.record(started.elapsed(), batch.len());
@@ -148,14 +150,22 @@ impl Projector {
                 applied_ms = started.elapsed().as_millis() as u64,
                 "applied batch"
             );
-            let next = projections::next_offsets(&batch);
+            let next_offsets = projections::next_offsets(&batch);
             let mut counts: HashMap<i32, usize> = HashMap::new();
             for message in &batch {
                 *counts.entry(message.partition).or_default() += 1;
             }
-            self.progress.applied(&next, &counts);
-            commit(&consumer, &self.topic, &next);
+            self.progress.applied(&next_offsets, &counts);
+            commit(&consumer, &self.topic, &next_offsets);
             waiting = std::time::Instant::now();
+            next = match following {
+                // Gathered meanwhile and not yet applied: redelivered to whoever consumes next.
+                _ if shutdown.is_cancelled() => Next::Shutdown,
+                Some((batch, first_at)) => {
+                    Next::Batch(fill(&*consumer, &self.settings, batch, first_at).await)
+                }
+                None => next_batch(&*consumer, &self.settings, &shutdown, None).await,
+            };
         }
         refresher.abort();
         tracing::info!("consumer stopped");
@@ -378,7 +388,18 @@ async fn next_batch<C: ConsumerContext + 'static>(
     };
     let mut batch = Vec::with_capacity(settings.batch_size);
     batch.push(first);
-    let deadline = Instant::now() + settings.batch_wait;
+    Next::Batch(fill(consumer, settings, batch, Instant::now()).await)
+}
+
+/// Adds messages to `batch` until it is full or `batch_wait` passed since its first message
+/// arrived (`first_at`).
+async fn fill<C: ConsumerContext + 'static>(
+    consumer: &StreamConsumer<C>,
+    settings: &ConsumerSettings,
+    mut batch: Vec<Incoming>,
+    first_at: Instant,
+) -> Vec<Incoming> {
+    let deadline = first_at + settings.batch_wait;
     while batch.len() < settings.batch_size {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Ok(Ok(message)) => batch.push(incoming(&message)),
@@ -386,7 +407,43 @@ async fn next_batch<C: ConsumerContext + 'static>(
             Err(_elapsed) => break,
         }
     }
-    Next::Batch(batch)
+    batch
+}
+
+/// Runs `apply` while gathering the start of the next batch: with a backlog, the consumer's side
+/// of a batch overlaps the database's side of the one before, and under a steady stream the
+/// next batch holds everything that arrived while this one was applied. Returns what `apply`
+/// returned and, when anything arrived, the messages with when the first of them did. Messages
+/// gathered for a partition revoked meanwhile are skipped when applied (their offsets are below
+/// what the new owner recorded).
+async fn gather_while<T>(
+    consumer: &ProjectorConsumer,
+    settings: &ConsumerSettings,
+    apply: impl std::future::Future<Output = T>,
+) -> (T, Option<(Vec<Incoming>, Instant)>) {
+    tokio::pin!(apply);
+    let mut gathered = Vec::new();
+    let mut first_at = None;
+    // A failing consumer (broker away) is left alone until the next batch, not polled in a loop.
+    let mut healthy = true;
+    let applied = loop {
+        tokio::select! {
+            applied = &mut apply => break applied,
+            received = consumer.recv(), if healthy && gathered.len() < settings.batch_size => {
+                match received {
+                    Ok(message) => {
+                        first_at.get_or_insert_with(Instant::now);
+                        gathered.push(incoming(&message));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "consumer error");
+                        healthy = false;
+                    }
+                }
+            }
+        }
+    };
+    (applied, first_at.map(|at| (gathered, at)))
 }
 
 fn incoming(message: &impl Message) -> Incoming {
