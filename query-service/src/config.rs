@@ -25,7 +25,7 @@ pub struct Config {
     /// The broker and topic (`KAFKA_BROKERS`, `KAFKA_TOPIC`).
     pub kafka: KafkaSettings,
     /// Group (`KAFKA_CONSUMER_GROUP`, default `query-service`), batch size
-    /// (`CONSUMER_BATCH_SIZE`, default 2000), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 5),
+    /// (`CONSUMER_BATCH_SIZE`, default 1000), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 5),
     /// fetch wait (`KAFKA_FETCH_WAIT_MAX_MS`, default 100) and dead-letter topic
     /// (`KAFKA_DEAD_LETTER_TOPIC`, default `<topic>.dead-letters`).
     pub consumer: ConsumerSettings,
@@ -66,7 +66,7 @@ impl Config {
             },
             consumer: ConsumerSettings {
                 group_id: config::var("KAFKA_CONSUMER_GROUP", "query-service".to_owned())?,
-                batch_size: config::var("CONSUMER_BATCH_SIZE", 2000)?,
+                batch_size: config::var("CONSUMER_BATCH_SIZE", 1000)?,
                 batch_wait: Duration::from_millis(config::var("CONSUMER_BATCH_WAIT_MS", 5)?),
                 fetch_wait: Duration::from_millis(config::var("KAFKA_FETCH_WAIT_MAX_MS", 100)?),
                 dead_letter_topic: config::var(
