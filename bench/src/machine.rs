@@ -50,19 +50,22 @@ pub fn postgres_cpu_seconds() -> f64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
-    let processes: Vec<(u32, Vec<String>)> = entries
+    let processes: Vec<(String, Vec<String>)> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim() == "postgres")
         })
-        .filter_map(|pid| Some((pid, stat_fields(pid)?)))
+        .filter_map(|pid| Some((pid.to_string(), stat_fields(pid)?)))
         .collect();
-    let is_postgres = |pid: &str| processes.iter().any(|(p, _)| p.to_string() == pid);
+    let pids: std::collections::HashSet<&str> =
+        processes.iter().map(|(pid, _)| pid.as_str()).collect();
     processes
         .iter()
         .filter_map(|(_, fields)| {
-            let postmaster = !fields.get(1).is_some_and(|parent| is_postgres(parent));
+            let postmaster = !fields
+                .get(1)
+                .is_some_and(|parent| pids.contains(parent.as_str()));
             let indices: &[usize] = if postmaster {
                 &[11, 12, 13, 14]
             } else {

@@ -545,12 +545,17 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
 
     let _ = writeln!(
         md,
-        "## Reads against a naive baseline\n\n`bench baseline` serves `GET /orders/{{id}}` from the same view with a bare axum handler and sqlx's default pool, nothing else (no authentication, limits, metrics, tracing or ETag). Rounds alternate between the two; each row is the median of {ROUNDS} rounds of {} s by rate.\n",
+        "## Reads against a naive baseline\n\n`bench baseline` serves `GET /orders/{{id}}` from \
+         the same view with a bare axum handler and sqlx's default pool, nothing else (no \
+         authentication, limits, metrics, tracing or ETag). Rounds alternate between the two; \
+         each row is the median of {ROUNDS} rounds of {} s by rate.\n",
         STEP.as_secs()
     );
     let _ = writeln!(
         md,
-        "| connections | query service reads/s | baseline reads/s | ratio | query service µs CPU/read | baseline µs CPU/read | PostgreSQL µs/read (service / baseline) | p99 ms (service / baseline) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| connections | query service reads/s | baseline reads/s | ratio | query service µs \
+         CPU/read | baseline µs CPU/read | PostgreSQL µs/read (service / baseline) | p99 ms \
+         (service / baseline) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (ours, theirs) in queries.service.iter().zip(&queries.baseline) {
         let _ = writeln!(
@@ -570,7 +575,9 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
     }
     let _ = writeln!(
         md,
-        "\n### The other views ({VIEW_CONNECTIONS} connections, one round each, random customers)\n\n| view | reads/s | p99 ms | query service µs CPU/read | ÷ order detail | PostgreSQL µs/read |\n|---|---:|---:|---:|---:|---:|"
+        "\n### The other views ({VIEW_CONNECTIONS} connections, one round each, random \
+         customers)\n\n| view | reads/s | p99 ms | query service µs CPU/read | ÷ order detail | \
+         PostgreSQL µs/read |\n|---|---:|---:|---:|---:|---:|"
     );
     let detail_cpu = at(&queries.service, VIEW_CONNECTIONS).and_then(|p| p.cpu("query-service"));
     for (name, p) in &queries.views {
@@ -589,7 +596,11 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
     let _ = writeln!(md, "## Projection catch-up\n");
     let _ = writeln!(
         md,
-        "{} events (per customer a registration, then 50 orders placed and confirmed) appended to the command side's event log and published by its relay while the query service was stopped; from its start, first batch after {:.1} s, lag 0 after {:.1} s: **{:.0} events/s** ({:.0}/s after the first batch; target ≥ 25,000). `query-service verify` then folded the log's {} events one at a time and found the views equal.\n",
+        "{} events (per customer a registration, then 50 orders placed and confirmed) appended \
+         to the command side's event log and published by its relay while the query service was \
+         stopped; from its start, first batch after {:.1} s, lag 0 after {:.1} s: **{:.0} \
+         events/s** ({:.0}/s after the first batch; target ≥ 25,000). `query-service verify` \
+         then folded the log's {} events one at a time and found the views equal.\n",
         catchup.events,
         catchup.startup_s,
         catchup.total_s,
