@@ -17,19 +17,7 @@ const ORDERS_PER_CUSTOMER: usize = 50;
 const CHUNK: usize = 5_000;
 
 fn envelope(event: DomainEvent, version: i64) -> EventEnvelope {
-    EventEnvelope {
-        event_id: Uuid::now_v7(),
-        event_type: event.event_type().into(),
-        schema_version: event.schema_version(),
-        aggregate_type: event.aggregate_type(),
-        aggregate_id: event.aggregate_id(),
-        aggregate_version: version,
-        partition_key: event.customer_id().to_string(),
-        occurred_at: Utc::now(),
-        correlation_id: None,
-        causation_id: None,
-        data: event.to_data(),
-    }
+    EventEnvelope::new(&event, version, Utc::now())
 }
 
 /// The backlog: per customer a registration, then orders each placed (2 lines) and confirmed.

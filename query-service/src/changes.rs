@@ -3,16 +3,20 @@
 //! notifications out in-process to read-your-writes waiters and live streams. A replica that is
 //! not consuming the partition still learns of the change, through PostgreSQL.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::PgPool;
+use anyhow::Context;
 use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::projections::CHANNEL;
+/// The notification channel that says "views changed"; its payload lists the customers whose
+/// views changed (comma-separated ids) or is `*` for "any".
+pub const CHANNEL: &str = "views_changed";
 
 /// Which views changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +38,7 @@ const MAX_PAYLOAD: usize = 7900;
 impl Change {
     /// The notification payload of `changed`: comma-separated items, `<customer id>` or
     /// `<aggregate id>=<version>`; `*` when too long.
-    pub fn payload(changed: &crate::projections::Changed) -> String {
+    pub fn payload(changed: &Changed) -> String {
         let items: Vec<String> = changed
             .customers
             .iter()
@@ -96,6 +100,64 @@ impl Change {
             Change::Any => None,
         }
     }
+}
+
+/// Which customers' views an application changed (for notifications and live streams).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The customers (partition keys) of every applied event.
+    pub customers: BTreeSet<Uuid>,
+    /// The version each changed aggregate is at now.
+    pub versions: BTreeMap<Uuid, i64>,
+}
+
+impl Changed {
+    /// What applying `envelopes` changed: their customers (partition keys) and versions.
+    pub fn of_envelopes(envelopes: &[shared_events::EventEnvelope]) -> Changed {
+        let mut changed = Changed::default();
+        for envelope in envelopes {
+            changed
+                .customers
+                .insert(envelope.partition_key.parse().unwrap_or_default());
+            let version = changed.versions.entry(envelope.aggregate_id).or_default();
+            *version = envelope.aggregate_version.max(*version);
+        }
+        changed
+    }
+
+    /// Adds what `other` changed.
+    pub fn extend(&mut self, other: Changed) {
+        self.customers.extend(other.customers);
+        for (id, version) in other.versions {
+            let current = self.versions.entry(id).or_default();
+            *current = (*current).max(version);
+        }
+    }
+}
+
+/// Tells every replica's waiters and live streams which customers' views changed. Inside the
+/// transaction, so it is delivered exactly when the change becomes visible.
+pub async fn notify(tx: &mut PgConnection, changed: &Changed) -> anyhow::Result<()> {
+    if changed.customers.is_empty() && changed.versions.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(Change::payload(changed))
+        .execute(tx)
+        .await
+        .context("notify view changes")?;
+    Ok(())
+}
+
+/// Tells every replica that any view may have changed (after a rebuild's swap).
+pub async fn notify_all(tx: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_notify($1, '*')")
+        .bind(CHANNEL)
+        .execute(tx)
+        .await
+        .context("notify view changes")?;
+    Ok(())
 }
 
 /// The in-process fan-out of view changes. Cheap to clone.
@@ -162,7 +224,7 @@ mod tests {
     #[test]
     fn payloads_carry_customers_and_versions_or_say_anything() {
         let (customer, order) = (Uuid::now_v7(), Uuid::now_v7());
-        let changed = crate::projections::Changed {
+        let changed = Changed {
             customers: [customer].into(),
             versions: [(order, 3)].into(),
         };
@@ -174,7 +236,7 @@ mod tests {
         assert_eq!(Change::parse("*"), Change::Any);
         assert_eq!(Change::parse("garbage"), Change::Any);
         assert_eq!(Change::Any.includes(order, 1), None);
-        let many = crate::projections::Changed {
+        let many = Changed {
             customers: (0..300).map(|_| Uuid::now_v7()).collect(),
             versions: Default::default(),
         };

@@ -50,6 +50,7 @@ impl Application {
     /// subscribes to the topic and binds the HTTP port. `shutdown` stops everything.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
         crate::projections::describe_metrics();
+        crate::http::consistency::describe_metrics();
         // The views' reads have a pool of their own; this one serves the rest (readiness,
         // tickets, the back office's operations) and needs few connections.
         let operations = config.db.for_operations();

@@ -169,7 +169,7 @@ fn to_value<T: Serialize>(event: &T) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order::{OrderLine, ShippingAddress};
+    use crate::order::{OrderLine, OrderStatus, ShippingAddress};
     use chrono::{DateTime, Utc};
     use proptest::prelude::*;
     use uuid::Uuid;
@@ -315,7 +315,7 @@ mod tests {
             (
                 ids,
                 text,
-                prop_oneof![Just("pending"), Just("confirmed")],
+                prop_oneof![Just(OrderStatus::Pending), Just(OrderStatus::Confirmed)],
                 totals
             )
                 .prop_map(
@@ -329,7 +329,7 @@ mod tests {
                             order_id,
                             customer_id,
                             reason,
-                            previous_status: previous.into(),
+                            previous_status: previous,
                             item_count,
                             total_cents,
                             currency,
@@ -340,19 +340,7 @@ mod tests {
     }
 
     fn envelope(event: &DomainEvent) -> EventEnvelope {
-        EventEnvelope {
-            event_id: Uuid::now_v7(),
-            event_type: event.event_type().to_owned(),
-            schema_version: event.schema_version(),
-            aggregate_type: event.aggregate_type(),
-            aggregate_id: event.aggregate_id(),
-            aggregate_version: 1,
-            partition_key: event.customer_id().to_string(),
-            occurred_at: Utc::now(),
-            correlation_id: Some("req-1".into()),
-            causation_id: None,
-            data: event.to_data(),
-        }
+        EventEnvelope::new(event, 1, Utc::now()).caused_by("req-1", "req-1")
     }
 
     proptest! {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::DecodeError;
+use crate::{DecodeError, DomainEvent};
 
 /// The kinds of aggregates that emit events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -80,6 +80,34 @@ pub struct EventEnvelope {
 }
 
 impl EventEnvelope {
+    /// The envelope of `event` as version `aggregate_version` of its aggregate, happened at
+    /// `occurred_at`: a new time-ordered event id, the aggregate and partition key (the customer)
+    /// the event names, and no correlation until [`EventEnvelope::caused_by`] adds it.
+    pub fn new(event: &DomainEvent, aggregate_version: i64, occurred_at: DateTime<Utc>) -> Self {
+        EventEnvelope {
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            aggregate_type: event.aggregate_type(),
+            aggregate_id: event.aggregate_id(),
+            aggregate_version,
+            partition_key: event.customer_id().to_string(),
+            occurred_at,
+            correlation_id: None,
+            causation_id: None,
+            data: event.to_data(),
+        }
+    }
+
+    /// The envelope with the ids of the user action and the command that caused it.
+    pub fn caused_by(self, correlation_id: &str, causation_id: &str) -> Self {
+        EventEnvelope {
+            correlation_id: Some(correlation_id.to_owned()),
+            causation_id: Some(causation_id.to_owned()),
+            ..self
+        }
+    }
+
     /// Parses an envelope from a message payload. Fails with [`DecodeError::Malformed`] on
     /// anything that is not a complete envelope; never panics, whatever the bytes.
     pub fn from_slice(payload: &[u8]) -> Result<Self, DecodeError> {
@@ -107,4 +135,37 @@ pub mod headers {
     pub const TRACEPARENT: &str = "traceparent";
     /// Always `application/json`.
     pub const CONTENT_TYPE: &str = "content-type";
+}
+
+/// A row of the event log as the envelope the relay publishes; a stored value no envelope can
+/// hold (an unknown aggregate type, a negative schema version) is a column decode error.
+#[cfg(feature = "sqlx")]
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for EventEnvelope {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        let invalid = |column: &str, source: Box<dyn std::error::Error + Send + Sync>| {
+            sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source,
+            }
+        };
+        let schema_version: i32 = row.try_get("schema_version")?;
+        let aggregate_type: String = row.try_get("aggregate_type")?;
+        Ok(EventEnvelope {
+            event_id: row.try_get("event_id")?,
+            event_type: row.try_get("event_type")?,
+            schema_version: u32::try_from(schema_version)
+                .map_err(|e| invalid("schema_version", e.into()))?,
+            aggregate_type: aggregate_type
+                .parse()
+                .map_err(|e: DecodeError| invalid("aggregate_type", e.into()))?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            aggregate_version: row.try_get("aggregate_version")?,
+            partition_key: row.try_get("partition_key")?,
+            occurred_at: row.try_get("occurred_at")?,
+            correlation_id: row.try_get("correlation_id")?,
+            causation_id: row.try_get("causation_id")?,
+            data: row.try_get("data")?,
+        })
+    }
 }

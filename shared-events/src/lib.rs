@@ -15,6 +15,8 @@ pub mod contract;
 pub mod customer;
 mod decode;
 mod envelope;
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures;
 pub mod order;
 
 pub use consistency::{ConsistencyToken, InvalidConsistencyToken};

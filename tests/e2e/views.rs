@@ -5,10 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use e2e::{Script, TestApp, wait_for};
 use serde_json::{Value, json};
 use shared_events::customer::{CustomerRegistered, CustomerRenamed};
-use shared_events::order::{
-    OrderCancelled, OrderConfirmed, OrderDelivered, OrderItemAdded, OrderLine, OrderPlaced,
-    OrderShipped,
-};
+use shared_events::fixtures::{self, cancelled, confirmed, line};
+use shared_events::order::{OrderDelivered, OrderItemAdded, OrderLine, OrderShipped, OrderStatus};
 use shared_events::{DomainEvent, EventEnvelope};
 use uuid::Uuid;
 
@@ -16,48 +14,8 @@ fn day(d: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, d, hour, 0, 0).unwrap()
 }
 
-fn line(sku: &str, quantity: u32, price: i64) -> OrderLine {
-    OrderLine {
-        sku: sku.into(),
-        name: format!("Product {sku}"),
-        quantity,
-        unit_price_cents: price,
-    }
-}
-
 fn placed(order: Uuid, customer: Uuid, lines: Vec<OrderLine>, at: DateTime<Utc>) -> DomainEvent {
-    DomainEvent::OrderPlaced(OrderPlaced {
-        order_id: order,
-        customer_id: customer,
-        currency: "EUR".into(),
-        item_count: lines.iter().map(|l| u64::from(l.quantity)).sum(),
-        total_cents: lines.iter().map(OrderLine::line_total_cents).sum(),
-        items: lines,
-        shipping_address: None,
-        placed_at: at,
-    })
-}
-
-fn confirmed(order: Uuid, customer: Uuid, items: u64, total: i64) -> DomainEvent {
-    DomainEvent::OrderConfirmed(OrderConfirmed {
-        order_id: order,
-        customer_id: customer,
-        item_count: items,
-        total_cents: total,
-        currency: "EUR".into(),
-    })
-}
-
-fn cancelled(order: Uuid, customer: Uuid, previous: &str, items: u64, total: i64) -> DomainEvent {
-    DomainEvent::OrderCancelled(OrderCancelled {
-        order_id: order,
-        customer_id: customer,
-        reason: "changed mind".into(),
-        previous_status: previous.into(),
-        item_count: items,
-        total_cents: total,
-        currency: "EUR".into(),
-    })
+    fixtures::placed(order, customer, "EUR", lines, at)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,14 +70,17 @@ async fn every_view_follows_a_scripted_history_with_duplicates_and_late_customer
         ),
         script.next(confirmed(refunded, customer, 4, 1000), day(1, 13)),
         script.next(
-            cancelled(refunded, customer, "confirmed", 4, 1000),
+            cancelled(refunded, customer, OrderStatus::Confirmed, 4, 1000),
             day(2, 9),
         ),
         script.next(
             placed(dropped, customer, vec![line("D", 1, 9900)], day(2, 10)),
             day(2, 10),
         ),
-        script.next(cancelled(dropped, customer, "pending", 1, 9900), day(2, 11)),
+        script.next(
+            cancelled(dropped, customer, OrderStatus::Pending, 1, 9900),
+            day(2, 11),
+        ),
         script.next(
             placed(waiting, customer, vec![line("E", 1, 700)], day(2, 12)),
             day(2, 12),

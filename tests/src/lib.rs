@@ -17,8 +17,9 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
-use shared_events::order::{OrderLine, OrderPlaced};
-use shared_events::{DomainEvent, EventEnvelope};
+use shared_events::EventEnvelope;
+use shared_events::fixtures;
+use shared_events::order::OrderLine;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -415,68 +416,20 @@ impl TestApp {
 
 /// Builds envelopes the way the command service would, numbering each aggregate's versions, so
 /// tests can script exact event sequences (duplicates, gaps, odd orders) onto the topic.
-#[derive(Debug, Default)]
-pub struct Script {
-    versions: std::collections::HashMap<Uuid, i64>,
-}
-
-impl Script {
-    /// The envelope of `event` as the next version of its aggregate, at `occurred_at`.
-    pub fn next(
-        &mut self,
-        event: DomainEvent,
-        occurred_at: chrono::DateTime<chrono::Utc>,
-    ) -> EventEnvelope {
-        let version = self.versions.entry(event.aggregate_id()).or_default();
-        *version += 1;
-        EventEnvelope {
-            event_id: Uuid::now_v7(),
-            event_type: event.event_type().into(),
-            schema_version: event.schema_version(),
-            aggregate_type: event.aggregate_type(),
-            aggregate_id: event.aggregate_id(),
-            aggregate_version: *version,
-            partition_key: event.customer_id().to_string(),
-            occurred_at,
-            correlation_id: None,
-            causation_id: None,
-            data: event.to_data(),
-        }
-    }
-}
+pub use shared_events::fixtures::Script;
 
 /// An `OrderPlaced` envelope (version 1, one line) of a new order of `customer_id`, as the
 /// command service would append it.
 pub fn order_placed(customer_id: Uuid) -> EventEnvelope {
-    let placed = OrderPlaced {
-        order_id: Uuid::now_v7(),
-        customer_id,
-        currency: "EUR".into(),
-        items: vec![OrderLine {
-            sku: "A-1".into(),
-            name: "Widget".into(),
-            quantity: 1,
-            unit_price_cents: 700,
-        }],
-        item_count: 1,
-        total_cents: 700,
-        shipping_address: None,
-        placed_at: chrono::Utc::now(),
-    };
-    let event = DomainEvent::OrderPlaced(placed.clone());
-    EventEnvelope {
-        event_id: Uuid::now_v7(),
-        event_type: event.event_type().into(),
-        schema_version: event.schema_version(),
-        aggregate_type: event.aggregate_type(),
-        aggregate_id: placed.order_id,
-        aggregate_version: 1,
-        partition_key: customer_id.to_string(),
-        occurred_at: placed.placed_at,
-        correlation_id: None,
-        causation_id: None,
-        data: event.to_data(),
-    }
+    let items = vec![OrderLine {
+        sku: "A-1".into(),
+        name: "Widget".into(),
+        quantity: 1,
+        unit_price_cents: 700,
+    }];
+    let now = chrono::Utc::now();
+    let placed = fixtures::placed(Uuid::now_v7(), customer_id, "EUR", items, now);
+    EventEnvelope::new(&placed, 1, now)
 }
 
 /// The body of a problem response, after checking its status and media type.

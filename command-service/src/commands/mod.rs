@@ -394,18 +394,9 @@ async fn append(
 ) -> Result<Accepted, CommandError> {
     let envelopes: Vec<EventEnvelope> = (version_before + 1..)
         .zip(events)
-        .map(|(version, event)| EventEnvelope {
-            event_id: Uuid::now_v7(),
-            event_type: event.event_type().to_owned(),
-            schema_version: event.schema_version(),
-            aggregate_type: event.aggregate_type(),
-            aggregate_id,
-            aggregate_version: version,
-            partition_key: event.customer_id().to_string(),
-            occurred_at: ctx.now,
-            correlation_id: Some(ctx.correlation_id.clone()),
-            causation_id: Some(ctx.causation_id.clone()),
-            data: event.to_data(),
+        .map(|(version, event)| {
+            EventEnvelope::new(event, version, ctx.now)
+                .caused_by(&ctx.correlation_id, &ctx.causation_id)
         })
         .collect();
     store::event_log::append(tx, &envelopes, ctx.traceparent.as_deref()).await?;

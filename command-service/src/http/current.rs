@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{AppState, error, path_id};
 
 use crate::domain::customer::Customer;
-use crate::domain::order::Order;
+use crate::domain::order::{Order, OrderStatus};
 use crate::domain::values::{CustomerId, OrderId};
 
 /// An order as the write model has it now.
@@ -28,8 +28,8 @@ pub struct OrderState {
     pub order_id: Uuid,
     /// Who placed it.
     pub customer_id: Uuid,
-    /// `pending`, `confirmed`, `shipped`, `delivered` or `cancelled`.
-    pub status: String,
+    /// Where it is in its lifecycle.
+    pub status: OrderStatus,
     /// ISO 4217 code of every price.
     pub currency: String,
     /// Lines in the order they were added.
@@ -54,7 +54,7 @@ impl From<Order> for OrderState {
         OrderState {
             order_id: order.id.0,
             customer_id: order.customer_id.0,
-            status: order.status.as_str().to_owned(),
+            status: order.status,
             currency: order.currency,
             items: order.lines,
             shipping_address: order.shipping_address,

@@ -13,9 +13,7 @@ use crate::commands::Command;
 use crate::domain::customer::RegisterCustomer;
 use crate::domain::values::{CustomerId, EmailAddress, PersonName};
 
-const CHANGED: Answer = Answer::Changed {
-    id_field: "customer_id",
-};
+const CHANGED: Answer = Answer::Changed(AggregateType::Customer);
 
 /// Body of `POST /customers`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -72,10 +70,7 @@ pub async fn register(
         .zip(email)
         .map(|(name, email)| RegisterCustomer { name, email });
     let command = fields.finish(command).map_err(invalid)?;
-    let answer = Answer::Created {
-        id_field: "customer_id",
-        collection: "/customers",
-    };
+    let answer = Answer::Created(AggregateType::Customer);
     Ok(run(&state, input, Command::RegisterCustomer(command), answer).await)
 }
 

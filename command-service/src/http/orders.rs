@@ -18,9 +18,7 @@ use crate::domain::values::{
 
 /// Currency of orders placed without one.
 const DEFAULT_CURRENCY: &str = "EUR";
-const CHANGED: Answer = Answer::Changed {
-    id_field: "order_id",
-};
+const CHANGED: Answer = Answer::Changed(AggregateType::Order);
 
 /// Body of `POST /orders`. Fields are read loosely (strings, wide integers) so that every
 /// mistake is reported by field with a readable message instead of a serde error.
@@ -286,10 +284,7 @@ pub async fn place(
     input: CommandInput,
 ) -> Result<Response, Problem> {
     let command = PlaceOrder::try_from(input.json::<PlaceOrderRequest>()?).map_err(invalid)?;
-    let answer = Answer::Created {
-        id_field: "order_id",
-        collection: "/orders",
-    };
+    let answer = Answer::Created(AggregateType::Order);
     Ok(run(&state, input, Command::PlaceOrder(command), answer).await)
 }
 

@@ -10,7 +10,7 @@ use platform::auth::Caller;
 use platform::http::{REQUEST_ID, trace_id};
 use platform::problem::Problem;
 use serde::de::DeserializeOwned;
-use shared_events::ConsistencyToken;
+use shared_events::{AggregateType, ConsistencyToken};
 
 use super::AppState;
 use crate::commands::{Accepted, Command, CommandContext, CommandRequest, IdempotencyKey, Outcome};
@@ -147,21 +147,13 @@ pub struct CustomerAccepted {
 /// How an accepted command is answered.
 #[derive(Debug, Clone, Copy)]
 pub enum Answer {
-    /// 201 with `Location: {collection}/{id}`.
-    Created {
-        /// Name of the id in the body, e.g. `order_id`.
-        id_field: &'static str,
-        /// Path of the collection, e.g. `/orders`.
-        collection: &'static str,
-    },
-    /// 200.
-    Changed {
-        /// Name of the id in the body.
-        id_field: &'static str,
-    },
+    /// 201 with `Location: /{collection}/{id}` for a new aggregate of this type.
+    Created(AggregateType),
+    /// 200: an aggregate of this type changed.
+    Changed(AggregateType),
 }
 
-/// Runs `command` and answers `{"<id_field>": id, "version": n}` with `ETag: "n"` and the
+/// Runs `command` and answers `{"<aggregate>_id": id, "version": n}` with `ETag: "n"` and the
 /// consistency token, or the problem that refused it.
 ///
 /// The command runs on a task of its own, so it reaches its commit or rollback even when the
@@ -198,27 +190,28 @@ pub async fn run(
 }
 
 fn render(answer: Answer, accepted: &Accepted) -> Recorded {
-    let (status, id_field, location) = match answer {
-        Answer::Created {
-            id_field,
-            collection,
-        } => (
-            StatusCode::CREATED,
-            id_field,
-            Some(format!("{collection}/{}", accepted.aggregate_id)),
-        ),
-        Answer::Changed { id_field } => (StatusCode::OK, id_field, None),
+    let (status, aggregate) = match answer {
+        Answer::Created(aggregate) => (StatusCode::CREATED, aggregate),
+        Answer::Changed(aggregate) => (StatusCode::OK, aggregate),
     };
-    let body = match id_field {
-        "customer_id" => serde_json::to_vec(&CustomerAccepted {
-            customer_id: accepted.aggregate_id,
-            version: accepted.version,
-        }),
-        _ => serde_json::to_vec(&OrderAccepted {
-            order_id: accepted.aggregate_id,
-            version: accepted.version,
-        }),
+    let (body, collection) = match aggregate {
+        AggregateType::Customer => {
+            let body = CustomerAccepted {
+                customer_id: accepted.aggregate_id,
+                version: accepted.version,
+            };
+            (serde_json::to_vec(&body), "/customers")
+        }
+        AggregateType::Order => {
+            let body = OrderAccepted {
+                order_id: accepted.aggregate_id,
+                version: accepted.version,
+            };
+            (serde_json::to_vec(&body), "/orders")
+        }
     };
+    let location = matches!(answer, Answer::Created(_))
+        .then(|| format!("{collection}/{}", accepted.aggregate_id));
     let token = ConsistencyToken {
         aggregate_id: accepted.aggregate_id,
         version: accepted.version,

@@ -7,8 +7,7 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use shared_events::{AggregateType, EventEnvelope};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 /// An event waiting in the outbox, with what the relay needs to publish it.
@@ -104,28 +103,10 @@ pub async fn pending(conn: &mut PgConnection, limit: i64) -> anyhow::Result<Vec<
             Ok(PendingEvent {
                 position: row.try_get("position")?,
                 traceparent: row.try_get("traceparent")?,
-                envelope: envelope(row)?,
+                envelope: EventEnvelope::from_row(row)?,
             })
         })
         .collect()
-}
-
-fn envelope(row: &PgRow) -> anyhow::Result<EventEnvelope> {
-    let schema_version: i32 = row.try_get("schema_version")?;
-    let aggregate_type: String = row.try_get("aggregate_type")?;
-    Ok(EventEnvelope {
-        event_id: row.try_get::<Uuid, _>("event_id")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: u32::try_from(schema_version).context("schema_version")?,
-        aggregate_type: aggregate_type.parse()?,
-        aggregate_id: row.try_get("aggregate_id")?,
-        aggregate_version: row.try_get("aggregate_version")?,
-        partition_key: row.try_get("partition_key")?,
-        occurred_at: row.try_get("occurred_at")?,
-        correlation_id: row.try_get("correlation_id")?,
-        causation_id: row.try_get("causation_id")?,
-        data: row.try_get("data")?,
-    })
 }
 
 /// Removes published events from the outbox.
@@ -162,7 +143,9 @@ pub async fn history(
     .fetch_all(db)
     .await
     .context("read the event history")?;
-    rows.iter().map(envelope).collect()
+    rows.iter()
+        .map(|row| Ok(EventEnvelope::from_row(row)?))
+        .collect()
 }
 
 /// How many events wait in the outbox, and when the oldest of them happened.

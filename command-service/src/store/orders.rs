@@ -32,7 +32,7 @@ pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Er
     )
     .bind(order.id.0)
     .bind(order.customer_id.0)
-    .bind(order.status.as_str())
+    .bind(order.status)
     .bind(&order.currency)
     .bind(order.shipping_address.as_ref().map(Json))
     .bind(order.version)
@@ -89,13 +89,12 @@ async fn load(tx: &mut PgConnection, id: OrderId, lock: Lock) -> anyhow::Result<
     .fetch_all(&mut *tx)
     .await
     .context("load order lines")?;
-    let status: String = row.try_get("status")?;
     let carrier: Option<String> = row.try_get("carrier")?;
     let tracking_number: Option<String> = row.try_get("tracking_number")?;
     Ok(Some(Order {
         id,
         customer_id: CustomerId(row.try_get::<Uuid, _>("customer_id")?),
-        status: OrderStatus::parse(&status).with_context(|| format!("stored status {status:?}"))?,
+        status: row.try_get::<OrderStatus, _>("status")?,
         currency: row.try_get("currency")?,
         lines: lines
             .into_iter()
@@ -137,7 +136,7 @@ pub async fn update(
     )
     .bind(order.id.0)
     .bind(previous_version)
-    .bind(order.status.as_str())
+    .bind(order.status)
     .bind(order.shipping_address.as_ref().map(Json))
     .bind(carrier)
     .bind(tracking_number)

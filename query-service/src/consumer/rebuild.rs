@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::{ConsumerSettings, Next, Projector, next_batch};
-use crate::projections::{self, checkpoint};
+use crate::projections::checkpoint;
 use platform::db::DbSettings;
 use platform::kafka::KafkaSettings;
 
@@ -243,7 +243,7 @@ impl Rebuild {
         )
         .await
         .context("swap the schemas")?;
-        projections::notify_all(&mut tx).await?;
+        crate::changes::notify_all(&mut tx).await?;
         tx.commit().await.context("commit the swap")?;
         Ok(Swap::Done)
     }

@@ -29,14 +29,7 @@ pub async fn list_dead_letters(
 ) -> Result<Response, Problem> {
     let get = |name: &str| query.get(name).map(String::as_str);
     let mut params = Params::default();
-    let status = match get("status") {
-        None | Some("") => None,
-        Some(s @ ("parked" | "waiting" | "retried" | "discarded")) => Some(s),
-        Some(_) => {
-            params.refuse("status", "must be parked, waiting, retried or discarded");
-            None
-        }
-    };
+    let status = params.letter_status(get("status"));
     let after = params.version("after", get("after")).unwrap_or(0);
     let limit = params.limit(get("limit"));
     params.finish()?;

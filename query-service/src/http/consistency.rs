@@ -21,6 +21,19 @@ use crate::projections::{checkpoint, order_detail};
 pub use platform::http::CONSISTENCY_TOKEN;
 const RECHECK: Duration = Duration::from_millis(250);
 
+/// Registers the help texts of the read-your-writes metrics.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "read_your_writes_waits_total",
+        "Read-your-writes waits by outcome: caught_up or timed_out."
+    );
+    metrics::describe_histogram!(
+        "read_your_writes_wait_seconds",
+        metrics::Unit::Seconds,
+        "How long read-your-writes waits that caught up took."
+    );
+}
+
 /// The versions a query must see: from the token header and from `?min_version=`.
 #[derive(Debug, Clone, Default)]
 pub struct Wanted(Vec<(Uuid, i64)>);

@@ -77,9 +77,8 @@ pub async fn orders(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items =
-        order_lists::customer_orders(&state.reads, customer_id, status.as_deref(), cursor, limit)
-            .await
-            .map_err(internal)?;
+    let items = order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit)
+        .await
+        .map_err(internal)?;
     Ok(json_value(&headers, &page(items, limit)))
 }

@@ -4,7 +4,7 @@
 
 mod admin;
 mod caching;
-mod consistency;
+pub mod consistency;
 mod customers;
 mod orders;
 mod params;

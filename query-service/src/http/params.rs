@@ -3,14 +3,15 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use platform::problem::{FieldError, Problem};
+use shared_events::order::OrderStatus;
 use uuid::Uuid;
 
+use crate::projections::dead_letters::LetterStatus;
 use crate::projections::order_lists::Cursor;
 
 /// Default and largest page size of the list screens.
 pub const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
-const STATUSES: [&str; 5] = ["pending", "confirmed", "shipped", "delivered", "cancelled"];
 
 /// Collects the errors of one request's parameters.
 #[derive(Debug, Default)]
@@ -40,12 +41,31 @@ impl Params {
     }
 
     /// `status`: one of the order statuses; empty (a form's "any") is no filter.
-    pub fn status(&mut self, raw: Option<&str>) -> Option<String> {
-        self.field("status", raw.filter(|r| !r.is_empty()), |r| {
-            STATUSES
-                .contains(&r)
-                .then(|| r.to_owned())
-                .ok_or_else(|| format!("must be one of {}", STATUSES.join(", ")))
+    pub fn status(&mut self, raw: Option<&str>) -> Option<OrderStatus> {
+        self.one_of("status", raw, &OrderStatus::ALL, OrderStatus::as_str)
+    }
+
+    /// `status` of a dead letter; empty is no filter.
+    pub fn letter_status(&mut self, raw: Option<&str>) -> Option<LetterStatus> {
+        self.one_of("status", raw, &LetterStatus::ALL, LetterStatus::as_str)
+    }
+
+    /// One word of a vocabulary (`all`, written by `name_of`); empty is none.
+    fn one_of<T: Copy>(
+        &mut self,
+        name: &str,
+        raw: Option<&str>,
+        all: &[T],
+        name_of: fn(T) -> &'static str,
+    ) -> Option<T> {
+        self.field(name, raw.filter(|r| !r.is_empty()), |r| {
+            all.iter()
+                .copied()
+                .find(|v| name_of(*v) == r)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = all.iter().map(|v| name_of(*v)).collect();
+                    format!("must be one of {}", names.join(", "))
+                })
         })
     }
 

@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use serde::Serialize;
 use shared_events::DomainEvent;
+use shared_events::order::OrderStatus;
 use sqlx::PgConnection;
 
 use super::Applicable;
@@ -50,7 +51,7 @@ pub fn deltas(events: &[Applicable]) -> BTreeMap<(NaiveDate, String), Delta> {
                     ..Delta::default()
                 },
             ),
-            DomainEvent::OrderCancelled(e) if e.previous_status == "confirmed" => (
+            DomainEvent::OrderCancelled(e) if e.previous_status == OrderStatus::Confirmed => (
                 &e.currency,
                 Delta {
                     cancelled: 1,
@@ -157,24 +158,13 @@ pub async fn report(
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+    use shared_events::EventEnvelope;
     use shared_events::order::{OrderCancelled, OrderConfirmed, OrderPlaced};
-    use shared_events::{AggregateType, EventEnvelope};
     use uuid::Uuid;
 
     fn at(day: u32, event: DomainEvent) -> Applicable {
-        let envelope = EventEnvelope {
-            event_id: Uuid::now_v7(),
-            event_type: event.event_type().into(),
-            schema_version: 1,
-            aggregate_type: AggregateType::Order,
-            aggregate_id: event.aggregate_id(),
-            aggregate_version: 1,
-            partition_key: event.customer_id().to_string(),
-            occurred_at: Utc.with_ymd_and_hms(2026, 11, day, 23, 59, 0).unwrap(),
-            correlation_id: None,
-            causation_id: None,
-            data: event.to_data(),
-        };
+        let at = Utc.with_ymd_and_hms(2026, 11, day, 23, 59, 0).unwrap();
+        let envelope = EventEnvelope::new(&event, 1, at);
         (envelope, event)
     }
 
@@ -202,13 +192,13 @@ mod tests {
             order_id: order,
             customer_id: customer,
             reason: "r".into(),
-            previous_status: "confirmed".into(),
+            previous_status: OrderStatus::Confirmed,
             item_count: 3,
             total_cents: 3000,
             currency: "EUR".into(),
         };
         let early = OrderCancelled {
-            previous_status: "pending".into(),
+            previous_status: OrderStatus::Pending,
             ..cancelled.clone()
         };
         let events = [

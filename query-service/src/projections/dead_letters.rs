@@ -12,7 +12,60 @@ use shared_events::{DomainEvent, EventEnvelope};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{ApplyError, Changed, Incoming, apply_events, checkpoint};
+use super::batch::Decoded;
+use super::{ApplyError, Incoming, apply_events, checkpoint};
+use crate::changes::Changed;
+
+/// Where a dead letter stands; stored as `text` in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum LetterStatus {
+    /// The views refused it (or it could not be read); waits for an operator.
+    Parked,
+    /// Came before an earlier version of its aggregate; follows by itself once that is applied.
+    Waiting,
+    /// Applied by an operator's retry, or released after waiting.
+    Retried,
+    /// An operator decided it is never to be applied.
+    Discarded,
+}
+
+impl LetterStatus {
+    /// Every status.
+    pub const ALL: [LetterStatus; 4] = [
+        LetterStatus::Parked,
+        LetterStatus::Waiting,
+        LetterStatus::Retried,
+        LetterStatus::Discarded,
+    ];
+
+    /// The status as serialized and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LetterStatus::Parked => "parked",
+            LetterStatus::Waiting => "waiting",
+            LetterStatus::Retried => "retried",
+            LetterStatus::Discarded => "discarded",
+        }
+    }
+
+    /// Reads a status written by [`LetterStatus::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// True while the letter is neither retried nor discarded.
+    pub fn is_open(self) -> bool {
+        matches!(self, LetterStatus::Parked | LetterStatus::Waiting)
+    }
+}
+
+impl std::fmt::Display for LetterStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One dead letter as the admin API shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -33,8 +86,8 @@ pub struct DeadLetter {
     pub aggregate_version: Option<i64>,
     /// Why it was parked (or why its last retry failed).
     pub error: String,
-    /// `parked`, `waiting`, `retried` or `discarded`.
-    pub status: String,
+    /// Where it stands.
+    pub status: LetterStatus,
     /// Times it was tried.
     pub attempts: i32,
     /// When it was parked.
@@ -77,7 +130,7 @@ impl DeadLetter {
 
     /// True while the letter is neither retried nor discarded.
     pub fn is_open(&self) -> bool {
-        matches!(self.status.as_str(), "parked" | "waiting")
+        self.status.is_open()
     }
 }
 
@@ -89,9 +142,44 @@ macro_rules! columns {
     };
 }
 
-/// A letter to store: the message, its envelope when readable, the reason and the status
-/// (`parked` or `waiting`).
-pub type ToPark<'m> = (&'m Incoming, Option<EventEnvelope>, String, &'static str);
+/// A letter to store.
+#[derive(Debug)]
+pub struct ToPark<'m> {
+    /// The message as consumed.
+    pub message: &'m Incoming,
+    /// Its envelope, when it could be read.
+    pub envelope: Option<EventEnvelope>,
+    /// Why it is parked, or what it waits for.
+    pub reason: String,
+    /// `Parked` or `Waiting`.
+    pub status: LetterStatus,
+}
+
+impl<'m> ToPark<'m> {
+    /// `message` parked for `reason`.
+    pub fn parked(message: &'m Incoming, envelope: Option<EventEnvelope>, reason: String) -> Self {
+        ToPark {
+            message,
+            envelope,
+            reason,
+            status: LetterStatus::Parked,
+        }
+    }
+
+    /// An event that came before an earlier version of its aggregate, waiting for it.
+    pub fn waiting((message, envelope, _): Decoded<'m>) -> Self {
+        tracing::info!(aggregate_id = %envelope.aggregate_id, version = envelope.aggregate_version, "event arrived before an earlier version; it waits beside the dead letters");
+        ToPark {
+            message,
+            reason: format!(
+                "waiting for an earlier version of aggregate {} (this is version {})",
+                envelope.aggregate_id, envelope.aggregate_version
+            ),
+            envelope: Some(envelope),
+            status: LetterStatus::Waiting,
+        }
+    }
+}
 
 /// Stores each message with its reason. A message stored before (redelivered) is kept once.
 pub async fn park(
@@ -102,27 +190,23 @@ pub async fn park(
     if letters.is_empty() {
         return Ok(());
     }
-    let partitions: Vec<i32> = letters.iter().map(|(m, _, _, _)| m.partition).collect();
-    let offsets: Vec<i64> = letters.iter().map(|(m, _, _, _)| m.offset).collect();
-    let keys: Vec<Option<Vec<u8>>> = letters.iter().map(|(m, _, _, _)| m.key.clone()).collect();
-    let payloads: Vec<Option<Vec<u8>>> = letters
+    let partitions: Vec<i32> = letters.iter().map(|l| l.message.partition).collect();
+    let offsets: Vec<i64> = letters.iter().map(|l| l.message.offset).collect();
+    let keys: Vec<Option<&[u8]>> = letters.iter().map(|l| l.message.key.as_deref()).collect();
+    let payloads: Vec<Option<&[u8]>> = letters
         .iter()
-        .map(|(m, _, _, _)| m.payload.clone())
+        .map(|l| l.message.payload.as_deref())
         .collect();
-    let errors: Vec<&str> = letters.iter().map(|(_, _, e, _)| e.as_str()).collect();
-    let types: Vec<Option<&str>> = letters
-        .iter()
-        .map(|(_, e, _, _)| e.as_ref().map(|e| e.event_type.as_str()))
+    let errors: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
+    let envelopes = || letters.iter().map(|l| l.envelope.as_ref());
+    let types: Vec<Option<&str>> = envelopes()
+        .map(|e| e.map(|e| e.event_type.as_str()))
         .collect();
-    let ids: Vec<Option<Uuid>> = letters
-        .iter()
-        .map(|(_, e, _, _)| e.as_ref().map(|e| e.aggregate_id))
+    let ids: Vec<Option<Uuid>> = envelopes().map(|e| e.map(|e| e.aggregate_id)).collect();
+    let versions: Vec<Option<i64>> = envelopes()
+        .map(|e| e.map(|e| e.aggregate_version))
         .collect();
-    let versions: Vec<Option<i64>> = letters
-        .iter()
-        .map(|(_, e, _, _)| e.as_ref().map(|e| e.aggregate_version))
-        .collect();
-    let statuses: Vec<&str> = letters.iter().map(|(_, _, _, s)| *s).collect();
+    let statuses: Vec<LetterStatus> = letters.iter().map(|l| l.status).collect();
     sqlx::query(
         "INSERT INTO dead_letters (topic, partition, kafka_offset, message_key, payload, error, event_type, aggregate_id,
                                    aggregate_version, status)
@@ -167,7 +251,7 @@ pub async fn resolutions(
     }
     let partitions: Vec<i32> = messages.iter().map(|m| m.partition).collect();
     let offsets: Vec<i64> = messages.iter().map(|m| m.offset).collect();
-    let rows: Vec<(i32, i64, String, Option<Vec<u8>>)> = sqlx::query_as(
+    let rows: Vec<(i32, i64, LetterStatus, Option<Vec<u8>>)> = sqlx::query_as(
         "SELECT d.partition, d.kafka_offset, d.status, coalesce(d.replacement, d.payload)
          FROM views.dead_letters d JOIN UNNEST($2::int[], $3::bigint[]) AS m(partition, kafka_offset)
               ON d.partition = m.partition AND d.kafka_offset = m.kafka_offset
@@ -182,8 +266,8 @@ pub async fn resolutions(
     Ok(rows
         .into_iter()
         .map(|(partition, offset, status, payload)| {
-            let resolution = match status.as_str() {
-                "discarded" => Resolution::Discarded,
+            let resolution = match status {
+                LetterStatus::Discarded => Resolution::Discarded,
                 _ => Resolution::Retried(payload.unwrap_or_default()),
             };
             ((partition, offset), resolution)
@@ -240,7 +324,7 @@ pub async fn release_waiting(
             let Some((id, payload)) = next else { break };
             match apply_letter(tx, &payload).await? {
                 Ok(changed) => {
-                    resolve(tx, id, "retried", None).await?;
+                    resolve(tx, id, LetterStatus::Retried, None).await?;
                     released.applied += 1;
                     released.versions.push((aggregate, applied + 1));
                     released.changed.extend(changed);
@@ -295,7 +379,7 @@ pub async fn apply_letter(
 /// Dead letters with `status` (all when `None`), oldest first, after id `after`.
 pub async fn list(
     pool: &PgPool,
-    status: Option<&str>,
+    status: Option<LetterStatus>,
     after: i64,
     limit: i64,
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
@@ -342,7 +426,7 @@ pub async fn lock(tx: &mut PgConnection, id: i64) -> Result<Option<DeadLetter>, 
 pub async fn resolve(
     tx: &mut PgConnection,
     id: i64,
-    status: &str,
+    status: LetterStatus,
     replacement: Option<&[u8]>,
 ) -> anyhow::Result<()> {
     sqlx::query(

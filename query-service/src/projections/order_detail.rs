@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared_events::order::{OrderLine, ShippingAddress};
+use shared_events::order::{OrderLine, OrderStatus, ShippingAddress};
 use shared_events::{AggregateType, DomainEvent, EventEnvelope};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -44,8 +44,8 @@ pub struct OrderDetail {
     pub customer_name: Option<String>,
     /// The customer's current email (copied from their events; `null` until known).
     pub customer_email: Option<String>,
-    /// `pending`, `confirmed`, `shipped`, `delivered` or `cancelled`.
-    pub status: String,
+    /// Where it is in its lifecycle.
+    pub status: OrderStatus,
     /// ISO 4217 code of every amount.
     pub currency: String,
     /// The lines.
@@ -105,7 +105,7 @@ impl OrderDetail {
                 customer_id: placed.customer_id,
                 customer_name: None,
                 customer_email: None,
-                status: "pending".into(),
+                status: OrderStatus::Pending,
                 currency: placed.currency.clone(),
                 items: placed.items.iter().map(ItemView::of).collect(),
                 item_count: placed.item_count,
@@ -137,21 +137,21 @@ impl OrderDetail {
                 (view.item_count, view.total_cents) = (e.item_count, e.total_cents);
             }
             DomainEvent::OrderConfirmed(_) => {
-                view.status = "confirmed".into();
+                view.status = OrderStatus::Confirmed;
                 view.confirmed_at = Some(at);
             }
             DomainEvent::OrderShipped(e) => {
-                view.status = "shipped".into();
+                view.status = OrderStatus::Shipped;
                 view.carrier = Some(e.carrier.clone());
                 view.tracking_number = Some(e.tracking_number.clone());
                 view.shipped_at = Some(at);
             }
             DomainEvent::OrderDelivered(_) => {
-                view.status = "delivered".into();
+                view.status = OrderStatus::Delivered;
                 view.delivered_at = Some(at);
             }
             DomainEvent::OrderCancelled(e) => {
-                view.status = "cancelled".into();
+                view.status = OrderStatus::Cancelled;
                 view.cancellation_reason = Some(e.reason.clone());
                 view.cancelled_at = Some(at);
             }
@@ -248,7 +248,7 @@ async fn save(
                 .copied()
                 .unwrap_or(0),
         );
-        rows.status.push(view.status.clone());
+        rows.status.push(view.status);
         rows.currency.push(view.currency.clone());
         rows.item_count
             .push(i64::try_from(view.item_count).unwrap_or(i64::MAX));
@@ -301,7 +301,7 @@ struct Rows {
     customer_name: Vec<Option<String>>,
     customer_email: Vec<Option<String>>,
     customer_version: Vec<i64>,
-    status: Vec<String>,
+    status: Vec<OrderStatus>,
     currency: Vec<String>,
     item_count: Vec<i64>,
     total_cents: Vec<i64>,

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
+use shared_events::order::OrderStatus;
 use uuid::Uuid;
 
 /// Where a page ends: the sort key of its last row. Clients treat it as opaque text.
@@ -56,8 +57,8 @@ pub struct OrderSummary {
     pub customer_id: Uuid,
     /// The customer's current name.
     pub customer_name: Option<String>,
-    /// Lifecycle status.
-    pub status: String,
+    /// Where it is in its lifecycle.
+    pub status: OrderStatus,
     /// ISO 4217 code.
     pub currency: String,
     /// Sum of quantities.
@@ -88,7 +89,7 @@ pub struct Search {
     /// Only this customer's orders.
     pub customer_id: Option<Uuid>,
     /// Only orders in this status.
-    pub status: Option<String>,
+    pub status: Option<OrderStatus>,
     /// Placed at or after.
     pub placed_after: Option<DateTime<Utc>>,
     /// Placed before.
@@ -99,7 +100,7 @@ pub struct Search {
 pub async fn customer_orders(
     db: impl sqlx::PgExecutor<'_>,
     customer_id: Uuid,
-    status: Option<&str>,
+    status: Option<OrderStatus>,
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<OrderSummary>, sqlx::Error> {
@@ -137,7 +138,7 @@ pub async fn search(
          LIMIT $7",
     )
     .bind(search.customer_id)
-    .bind(search.status.as_deref())
+    .bind(search.status)
     .bind(search.placed_after)
     .bind(search.placed_before)
     .bind(after.map(|c| c.at))

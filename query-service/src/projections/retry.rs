@@ -7,8 +7,9 @@
 use anyhow::Context;
 use sqlx::{PgConnection, PgPool};
 
-use super::{Changed, checkpoint, dead_letters, decode, notify};
-use dead_letters::DeadLetter;
+use super::{checkpoint, dead_letters, decode};
+use crate::changes::{Changed, notify};
+use dead_letters::{DeadLetter, LetterStatus};
 
 /// What a retry did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub enum RetryError {
     NotFound,
     /// Already retried or discarded.
     #[error("the dead letter is already {0}")]
-    Resolved(String),
+    Resolved(LetterStatus),
     /// It still cannot be decoded or applied.
     #[error("{0}")]
     StillBroken(String),
@@ -125,7 +126,7 @@ async fn attempt(
         .copied()
         .unwrap_or(0);
     if envelope.aggregate_version <= applied {
-        dead_letters::resolve(&mut tx, id, "retried", replacement.as_deref()).await?;
+        dead_letters::resolve(&mut tx, id, LetterStatus::Retried, replacement.as_deref()).await?;
         tx.commit().await.context("commit retry")?;
         return Ok(Retried::AlreadyApplied);
     }
@@ -137,7 +138,7 @@ async fn attempt(
     let mut changed: Changed = dead_letters::apply_letter(&mut tx, &payload)
         .await?
         .map_err(RetryError::StillBroken)?;
-    dead_letters::resolve(&mut tx, id, "retried", replacement.as_deref()).await?;
+    dead_letters::resolve(&mut tx, id, LetterStatus::Retried, replacement.as_deref()).await?;
     let released = dead_letters::release_waiting(&mut tx, &[aggregate].into()).await?;
     changed.extend(released.changed);
     notify(&mut tx, &changed).await?;
@@ -153,7 +154,7 @@ async fn attempt(
 pub async fn discard(pool: &PgPool, id: i64) -> Result<(), RetryError> {
     let mut tx = pool.begin().await.context("begin discard")?;
     let letter = open_letter(&mut tx, id).await?;
-    dead_letters::resolve(&mut tx, id, "discarded", None).await?;
+    dead_letters::resolve(&mut tx, id, LetterStatus::Discarded, None).await?;
     // The envelope is enough to know the version; the event itself may be what is broken.
     if let Ok(envelope) = shared_events::EventEnvelope::from_slice(letter.raw_payload()) {
         let aggregate = envelope.aggregate_id;

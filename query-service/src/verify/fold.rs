@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared_events::order::{OrderLine, OrderPlaced, ShippingAddress};
+use shared_events::order::{OrderLine, OrderPlaced, OrderStatus, ShippingAddress};
 use shared_events::{AggregateType, DomainEvent, EventEnvelope};
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ pub(super) struct Expected {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ExpectedOrder {
     pub(super) customer_id: Uuid,
-    pub(super) status: &'static str,
+    pub(super) status: OrderStatus,
     currency: String,
     /// In the order they were first added.
     lines: Vec<OrderLine>,
@@ -207,7 +207,7 @@ impl Expected {
                 },
             ),
             DomainEvent::OrderCancelled(e) => {
-                let refund = e.previous_status == "confirmed";
+                let refund = e.previous_status == OrderStatus::Confirmed;
                 (
                     &e.currency,
                     DaySales {
@@ -244,10 +244,16 @@ impl Expected {
         for order in self.orders.values() {
             let profile = profiles.entry(order.customer_id).or_default();
             profile.order_count += 1;
-            if matches!(order.status, "pending" | "confirmed" | "shipped") {
+            if matches!(
+                order.status,
+                OrderStatus::Pending | OrderStatus::Confirmed | OrderStatus::Shipped
+            ) {
                 profile.open_orders += 1;
             }
-            if matches!(order.status, "confirmed" | "shipped" | "delivered") {
+            if matches!(
+                order.status,
+                OrderStatus::Confirmed | OrderStatus::Shipped | OrderStatus::Delivered
+            ) {
                 *profile
                     .lifetime_value
                     .entry(order.currency.clone())
@@ -287,7 +293,7 @@ impl ExpectedOrder {
     fn placed(e: &OrderPlaced, version: i64, at: DateTime<Utc>) -> ExpectedOrder {
         ExpectedOrder {
             customer_id: e.customer_id,
-            status: "pending",
+            status: OrderStatus::Pending,
             currency: e.currency.clone(),
             lines: e.items.clone(),
             item_count: e.item_count,
@@ -320,18 +326,18 @@ impl ExpectedOrder {
                 (self.item_count, self.total_cents) = (e.item_count, e.total_cents);
             }
             DomainEvent::OrderConfirmed(_) => {
-                (self.status, self.confirmed_at) = ("confirmed", Some(at))
+                (self.status, self.confirmed_at) = (OrderStatus::Confirmed, Some(at))
             }
             DomainEvent::OrderShipped(e) => {
-                (self.status, self.shipped_at) = ("shipped", Some(at));
+                (self.status, self.shipped_at) = (OrderStatus::Shipped, Some(at));
                 self.carrier = Some(e.carrier.clone());
                 self.tracking_number = Some(e.tracking_number.clone());
             }
             DomainEvent::OrderDelivered(_) => {
-                (self.status, self.delivered_at) = ("delivered", Some(at))
+                (self.status, self.delivered_at) = (OrderStatus::Delivered, Some(at))
             }
             DomainEvent::OrderCancelled(e) => {
-                (self.status, self.cancelled_at) = ("cancelled", Some(at));
+                (self.status, self.cancelled_at) = (OrderStatus::Cancelled, Some(at));
                 self.cancellation_reason = Some(e.reason.clone());
             }
             _ => return,

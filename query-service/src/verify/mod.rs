@@ -14,12 +14,11 @@ mod report;
 use std::io::Write;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use platform::config::DatabaseUrl;
 use platform::db::DbSettings;
-use serde_json::Value;
-use shared_events::{AggregateType, DecodeError, EventEnvelope};
-use sqlx::{PgConnection, PgPool};
+use shared_events::EventEnvelope;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -163,53 +162,12 @@ pub async fn verify(
     Ok(report)
 }
 
-/// One row of the event log.
-#[derive(Debug, sqlx::FromRow)]
-struct LogRow {
-    event_id: Uuid,
-    event_type: String,
-    schema_version: i32,
-    aggregate_type: String,
-    aggregate_id: Uuid,
-    aggregate_version: i64,
-    partition_key: String,
-    occurred_at: DateTime<Utc>,
-    correlation_id: Option<String>,
-    causation_id: Option<String>,
-    data: Value,
-}
-
-impl LogRow {
-    /// The envelope as the relay publishes it.
-    fn envelope(self) -> Result<EventEnvelope, String> {
-        let aggregate_type: AggregateType = self
-            .aggregate_type
-            .parse()
-            .map_err(|e: DecodeError| e.to_string())?;
-        let schema_version =
-            u32::try_from(self.schema_version).map_err(|_| "negative schema version")?;
-        Ok(EventEnvelope {
-            event_id: self.event_id,
-            event_type: self.event_type,
-            schema_version,
-            aggregate_type,
-            aggregate_id: self.aggregate_id,
-            aggregate_version: self.aggregate_version,
-            partition_key: self.partition_key,
-            occurred_at: self.occurred_at,
-            correlation_id: self.correlation_id,
-            causation_id: self.causation_id,
-            data: self.data,
-        })
-    }
-}
-
 /// Folds the whole event log, page by page, one aggregate's events at a time in version order.
 async fn read_event_log(tx: &mut PgConnection) -> anyhow::Result<Expected> {
     let mut expected = Expected::default();
     let mut after = (Uuid::nil(), 0_i64);
     loop {
-        let rows: Vec<LogRow> = sqlx::query_as(
+        let rows: Vec<PgRow> = sqlx::query(
             "SELECT event_id, event_type, schema_version, aggregate_type, aggregate_id, aggregate_version,
                     partition_key, occurred_at, correlation_id, causation_id, data
              FROM event_log WHERE (aggregate_id, aggregate_version) > ($1, $2)
@@ -223,13 +181,16 @@ async fn read_event_log(tx: &mut PgConnection) -> anyhow::Result<Expected> {
         .context("read the event log")?;
         let full = rows.len() as i64 == PAGE;
         for row in rows {
-            let (event_id, id, version) = (row.event_id, row.aggregate_id, row.aggregate_version);
+            let id: Uuid = row.try_get("aggregate_id")?;
+            let version: i64 = row.try_get("aggregate_version")?;
             after = (id, version);
-            match row.envelope() {
+            match EventEnvelope::from_row(&row) {
                 Ok(envelope) => expected.apply(&envelope),
-                Err(reason) => {
+                // A row no envelope can hold (unknown aggregate type, negative schema version).
+                Err(error) => {
                     expected.events += 1;
-                    expected.refuse(event_id, id, version, reason);
+                    let event_id: Uuid = row.try_get("event_id")?;
+                    expected.refuse(event_id, id, version, error.to_string());
                 }
             }
         }

@@ -16,7 +16,7 @@ use crate::domain::values::{OrderId, Quantity, Sku, Text};
 pub enum OrderRuleViolation {
     /// Lines can be added or removed only while the order is pending.
     #[error("lines can only change while the order is pending; it is {0}")]
-    ItemsFixed(&'static str),
+    ItemsFixed(OrderStatus),
     /// An order must have at least one line to be confirmed.
     #[error("an order without lines cannot be confirmed")]
     EmptyOrder,
@@ -26,7 +26,7 @@ pub enum OrderRuleViolation {
         /// What was attempted: `confirm`, `ship`, `deliver`, `cancel`.
         action: &'static str,
         /// The current status.
-        status: &'static str,
+        status: OrderStatus,
     },
     /// A new line would exceed [`Lines::MAX`].
     #[error("an order has at most {} lines", Lines::MAX)]
@@ -204,14 +204,14 @@ impl Order {
         if !matches!(self.status, OrderStatus::Pending | OrderStatus::Confirmed) {
             return Err(OrderRuleViolation::Transition {
                 action: "cancel",
-                status: self.status.as_str(),
+                status: self.status,
             });
         }
         Ok(vec![DomainEvent::OrderCancelled(OrderCancelled {
             order_id: self.id.0,
             customer_id: self.customer_id.0,
             reason: reason.as_str().to_owned(),
-            previous_status: self.status.as_str().to_owned(),
+            previous_status: self.status,
             item_count: self.item_count(),
             total_cents: self.total_cents(),
             currency: self.currency.clone(),
@@ -221,7 +221,7 @@ impl Order {
     fn require_pending(&self) -> Result<(), OrderRuleViolation> {
         match self.status {
             OrderStatus::Pending => Ok(()),
-            other => Err(OrderRuleViolation::ItemsFixed(other.as_str())),
+            other => Err(OrderRuleViolation::ItemsFixed(other)),
         }
     }
 
@@ -231,7 +231,7 @@ impl Order {
         } else {
             Err(OrderRuleViolation::Transition {
                 action,
-                status: self.status.as_str(),
+                status: self.status,
             })
         }
     }

@@ -9,6 +9,7 @@ mod tests;
 
 use chrono::{DateTime, Utc};
 use shared_events::DomainEvent;
+pub use shared_events::order::OrderStatus;
 use shared_events::order::{self as events, OrderLine};
 
 use super::values::{
@@ -16,47 +17,6 @@ use super::values::{
 };
 
 pub use decide::{OrderRuleViolation, Shipment};
-
-/// Where an order is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderStatus {
-    /// Placed; lines may still change.
-    Pending,
-    /// Accepted for fulfilment; lines are fixed.
-    Confirmed,
-    /// Handed to a carrier.
-    Shipped,
-    /// Received by the customer.
-    Delivered,
-    /// Cancelled before shipping.
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// The status as stored and shown: `pending`, `confirmed`, …
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Confirmed => "confirmed",
-            OrderStatus::Shipped => "shipped",
-            OrderStatus::Delivered => "delivered",
-            OrderStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// Reads a stored status.
-    pub fn parse(stored: &str) -> Option<Self> {
-        [
-            OrderStatus::Pending,
-            OrderStatus::Confirmed,
-            OrderStatus::Shipped,
-            OrderStatus::Delivered,
-            OrderStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == stored)
-    }
-}
 
 /// One line of a command, already valid.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,7 +95,7 @@ fn the_lifecycle_runs_pending_confirmed_shipped_delivered() {
         shipped.cancel(&text("too late")).unwrap_err(),
         OrderRuleViolation::Transition {
             action: "cancel",
-            status: "shipped"
+            status: OrderStatus::Shipped
         }
     );
     let delivered = after(&shipped, shipped.deliver());

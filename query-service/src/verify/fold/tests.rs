@@ -3,9 +3,10 @@
 
 use super::*;
 use chrono::TimeZone;
-use shared_events::customer::{CustomerEmailChanged, CustomerRegistered, CustomerRenamed};
+use shared_events::customer::{CustomerEmailChanged, CustomerRenamed};
+use shared_events::fixtures::{self, Script, cancelled, confirmed, line, registered};
 use shared_events::order::{
-    OrderCancelled, OrderConfirmed, OrderDelivered, OrderItemAdded, OrderItemRemoved, OrderShipped,
+    OrderDelivered, OrderItemAdded, OrderItemRemoved, OrderShipped, OrderStatus,
 };
 
 fn day(d: u32, hour: u32) -> DateTime<Utc> {
@@ -13,87 +14,27 @@ fn day(d: u32, hour: u32) -> DateTime<Utc> {
 }
 
 fn envelope(event: &DomainEvent, version: i64, at: DateTime<Utc>) -> EventEnvelope {
-    EventEnvelope {
-        event_id: Uuid::now_v7(),
-        event_type: event.event_type().into(),
-        schema_version: event.schema_version(),
-        aggregate_type: event.aggregate_type(),
-        aggregate_id: event.aggregate_id(),
-        aggregate_version: version,
-        partition_key: event.customer_id().to_string(),
-        occurred_at: at,
-        correlation_id: None,
-        causation_id: None,
-        data: event.to_data(),
-    }
+    EventEnvelope::new(event, version, at)
 }
 
-/// An event log written by hand: numbers each aggregate's versions like the command side.
+/// An event log written by hand, folded as it is written.
 #[derive(Default)]
 struct Log {
-    versions: HashMap<Uuid, i64>,
+    script: Script,
     expected: Expected,
 }
 
 impl Log {
     fn at(&mut self, at: DateTime<Utc>, event: DomainEvent) -> &mut Self {
-        let version = self.versions.entry(event.aggregate_id()).or_default();
-        *version += 1;
-        self.expected.apply(&envelope(&event, *version, at));
+        self.expected.apply(&self.script.next(event, at));
         self
     }
 }
 
-fn line(sku: &str, quantity: u32, unit_price_cents: i64) -> OrderLine {
-    OrderLine {
-        sku: sku.into(),
-        name: format!("Product {sku}"),
-        quantity,
-        unit_price_cents,
-    }
-}
-
-fn registered(customer: Uuid, name: &str) -> DomainEvent {
-    DomainEvent::CustomerRegistered(CustomerRegistered {
-        customer_id: customer,
-        name: name.into(),
-        email: format!("{name}@example.com"),
-    })
-}
-
+/// `order` placed on the first day at 08:59 and some nanoseconds (stored to the microsecond).
 fn placed(order: Uuid, customer: Uuid, currency: &str, lines: Vec<OrderLine>) -> DomainEvent {
-    DomainEvent::OrderPlaced(OrderPlaced {
-        order_id: order,
-        customer_id: customer,
-        currency: currency.into(),
-        item_count: lines.iter().map(|l| u64::from(l.quantity)).sum(),
-        total_cents: lines.iter().map(OrderLine::line_total_cents).sum(),
-        items: lines,
-        shipping_address: None,
-        placed_at: day(1, 8) + chrono::Duration::nanoseconds(123_456_789),
-    })
-}
-
-fn confirmed(order: Uuid, customer: Uuid, items: u64, total: i64) -> DomainEvent {
-    DomainEvent::OrderConfirmed(OrderConfirmed {
-        order_id: order,
-        customer_id: customer,
-        item_count: items,
-        total_cents: total,
-        currency: "EUR".into(),
-    })
-}
-
-fn cancelled(order: Uuid, customer: Uuid, previous: &str, items: u64, total: i64) -> DomainEvent {
-    DomainEvent::OrderCancelled(OrderCancelled {
-        order_id: order,
-        customer_id: customer,
-        reason: "changed mind".into(),
-        previous_status: previous.into(),
-        item_count: items,
-        total_cents: total,
-        currency: "EUR".into(),
-    })
+    let at = day(1, 8) + chrono::Duration::nanoseconds(123_456_789);
+    fixtures::placed(order, customer, currency, lines, at)
 }
 
 fn field<'a>(fields: &'a [(&'static str, Value)], name: &str) -> &'a Value {
@@ -187,7 +128,7 @@ fn an_order_document_follows_its_lifecycle_and_shows_its_customers_current_name(
     );
     assert_eq!(
         (view.status, view.version, view.item_count, view.total_cents),
-        ("delivered", 7, 4, 3001)
+        (OrderStatus::Delivered, 7, 4, 3001)
     );
     assert_eq!(
         (
@@ -253,7 +194,10 @@ fn profiles_count_every_order_and_value_only_sales_that_stand() {
             placed(refunded, ada, "EUR", vec![line("A", 2, 1000)]),
         )
         .at(day(1, 9), confirmed(refunded, ada, 2, 2000))
-        .at(day(1, 9), cancelled(refunded, ada, "confirmed", 2, 2000))
+        .at(
+            day(1, 9),
+            cancelled(refunded, ada, OrderStatus::Confirmed, 2, 2000),
+        )
         .at(
             day(1, 8),
             placed(pending, ada, "EUR", vec![line("A", 1, 300)]),
@@ -325,13 +269,16 @@ fn daily_sales_count_on_the_day_each_event_happened_and_refunds_only_confirmed_o
     .at(day(2, 1), confirmed(refunded, customer, 2, 2000))
     .at(
         day(3, 1),
-        cancelled(refunded, customer, "confirmed", 2, 2000),
+        cancelled(refunded, customer, OrderStatus::Confirmed, 2, 2000),
     )
     .at(
         day(3, 2),
         placed(dropped, customer, "EUR", vec![line("A", 1, 1000)]),
     )
-    .at(day(3, 3), cancelled(dropped, customer, "pending", 1, 1000));
+    .at(
+        day(3, 3),
+        cancelled(dropped, customer, OrderStatus::Pending, 1, 1000),
+    );
     let sales = |d: u32| log.expected.daily_sales[&(day(d, 0).date_naive(), "EUR".to_owned())];
     assert_eq!(
         sales(1),
