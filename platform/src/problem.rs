@@ -29,6 +29,38 @@ impl FieldError {
     }
 }
 
+/// The field errors of one request, collected while its body or query string is parsed into
+/// domain values, so that one 422 names every invalid field rather than the first.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// `parsed`'s value, or `None` after recording its error under the field `field` names
+    /// (a closure, so that paths like `items[3].sku` are only formatted for an error).
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: impl FnOnce() -> String,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
+        parsed
+            .map_err(|error| self.refuse(field(), error.to_string()))
+            .ok()
+    }
+
+    /// Records an error of `field` (or of several fields together).
+    pub fn refuse(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// The parsed value when no field was invalid, otherwise a 422 listing every field error.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, Problem> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(Problem::validation(self.0)),
+        }
+    }
+}
+
 /// An RFC 9457 problem response. Boxed, so that `Result<T, Problem>` stays small.
 #[derive(Debug, Clone)]
 pub struct Problem(Box<Details>);
@@ -97,6 +129,22 @@ impl Problem {
         .with_detail("The request could not be completed. It has been logged; retrying may help.")
     }
 
+    /// 404 for a `kind` of resource (`order`, `dead letter`) that the request's id does not
+    /// name (or names one the caller may not see); `detail` says what was looked for where.
+    pub fn not_found(kind: &str, detail: impl Into<String>) -> Self {
+        let mut chars = kind.chars();
+        let title: String = chars
+            .next()
+            .map(|first| first.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{title} not found"),
+        )
+        .with_detail(detail)
+    }
+
     /// The answer to a failure the caller did not cause, with its cause logged:
     /// [`Problem::unavailable`] when the database cannot be reached
     /// ([`crate::db::unreachable`]), else [`Problem::internal`].
@@ -154,6 +202,20 @@ impl Problem {
     /// The detail, if set.
     pub fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
+    }
+}
+
+/// A failure the caller did not cause answers [`Problem::unexpected`], so handlers can use `?`
+/// on the database and on anything with context.
+impl From<anyhow::Error> for Problem {
+    fn from(error: anyhow::Error) -> Self {
+        Problem::unexpected(&error)
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(error: sqlx::Error) -> Self {
+        Problem::unexpected(&error.into())
     }
 }
 

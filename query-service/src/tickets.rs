@@ -91,10 +91,6 @@ impl Tickets for TicketStore {
         ticket: &'a str,
         path: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<Redeemed, Problem>> + Send + 'a>> {
-        Box::pin(async move {
-            self.find(ticket, path)
-                .await
-                .map_err(|error| Problem::unexpected(&error.into()))
-        })
+        Box::pin(async move { self.find(ticket, path).await.map_err(Problem::from) })
     }
 }

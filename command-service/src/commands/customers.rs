@@ -5,7 +5,7 @@ use shared_events::{AggregateType, DomainEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Accepted, CommandContext, CommandError, append, check_expected};
+use super::{Accepted, CommandContext, CommandError, OnConstraint, append, check_expected};
 use crate::domain::customer::{Customer, RegisterCustomer};
 use crate::domain::values::CustomerId;
 use crate::store;
@@ -30,7 +30,13 @@ pub async fn register(
     let events = Customer::register(id, command);
     let customer = Customer::apply_all(None, &events)
         .ok_or_else(|| anyhow::anyhow!("registering {id} produced no customer"))?;
-    store::customers::insert(tx, &customer, ctx.now).await?;
+    store::customers::insert(tx, &customer, ctx.now)
+        .await
+        .on_constraint(store::customers::EMAIL_UNIQUE, || CommandError::EmailTaken)
+        // Registered meanwhile by a concurrent request under the token's id.
+        .on_constraint(store::customers::PRIMARY_KEY, || {
+            CommandError::AlreadyRegistered
+        })?;
     append(tx, id.0, 0, &events, ctx).await
 }
 
@@ -55,7 +61,10 @@ pub async fn change(
     let events = decide(&customer);
     let after = Customer::apply_all(Some(customer.clone()), &events)
         .ok_or_else(|| anyhow::anyhow!("customer {id} vanished while applying its events"))?;
-    if !store::customers::update(tx, customer.version, &after, ctx.now).await? {
+    let updated = store::customers::update(tx, customer.version, &after, ctx.now)
+        .await
+        .on_constraint(store::customers::EMAIL_UNIQUE, || CommandError::EmailTaken)?;
+    if !updated {
         return Err(CommandError::ConcurrentModification);
     }
     append(tx, id.0, customer.version, &events, ctx).await

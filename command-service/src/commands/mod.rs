@@ -187,15 +187,30 @@ pub enum CommandError {
 
 impl From<sqlx::Error> for CommandError {
     fn from(error: sqlx::Error) -> Self {
-        if store::violates(&error, store::customers::EMAIL_UNIQUE) {
-            CommandError::EmailTaken
-        } else if store::violates(&error, store::customers::PRIMARY_KEY) {
-            CommandError::AlreadyRegistered
-        } else if store::violates(&error, store::event_log::ONE_EVENT_PER_VERSION) {
-            CommandError::ConcurrentModification
-        } else {
-            CommandError::Unexpected(error.into())
-        }
+        CommandError::Unexpected(error.into())
+    }
+}
+
+/// Turns the violation of a named constraint into the refusal it stands for, at the call that
+/// expects it (realworld-axum-sqlx's `on_constraint`); any other error passes unchanged.
+trait OnConstraint<T> {
+    fn on_constraint(
+        self,
+        constraint: &str,
+        refusal: impl FnOnce() -> CommandError,
+    ) -> Result<T, CommandError>;
+}
+
+impl<T, E: Into<CommandError>> OnConstraint<T> for Result<T, E> {
+    fn on_constraint(
+        self,
+        constraint: &str,
+        refusal: impl FnOnce() -> CommandError,
+    ) -> Result<T, CommandError> {
+        self.map_err(|error| match error.into() {
+            CommandError::Unexpected(error) if store::violates(&error, constraint) => refusal(),
+            other => other,
+        })
     }
 }
 
@@ -399,7 +414,11 @@ async fn append(
                 .caused_by(&ctx.correlation_id, &ctx.causation_id)
         })
         .collect();
-    store::event_log::append(tx, &envelopes, ctx.traceparent.as_deref()).await?;
+    store::event_log::append(tx, &envelopes, ctx.traceparent.as_deref())
+        .await
+        .on_constraint(store::event_log::ONE_EVENT_PER_VERSION, || {
+            CommandError::ConcurrentModification
+        })?;
     Ok(Accepted {
         aggregate_id,
         version: version_before + i64::try_from(events.len()).unwrap_or(i64::MAX),

@@ -4,7 +4,7 @@ use shared_events::{AggregateType, DomainEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Accepted, CommandContext, CommandError, append, check_expected};
+use super::{Accepted, CommandContext, CommandError, OnConstraint, append, check_expected};
 use crate::domain::order::{Order, OrderRuleViolation, PlaceOrder};
 use crate::domain::values::OrderId;
 use crate::store;
@@ -25,13 +25,9 @@ pub async fn place(
         .ok_or_else(|| anyhow::anyhow!("placing order {id} produced no order"))?;
     // The customer's registration is checked by the order's foreign key, not by a query of its
     // own: one round trip fewer per order.
-    store::orders::insert(tx, &order).await.map_err(|error| {
-        if store::violates(&error, store::orders::CUSTOMER_FK) {
-            unknown_customer
-        } else {
-            error.into()
-        }
-    })?;
+    store::orders::insert(tx, &order)
+        .await
+        .on_constraint(store::orders::CUSTOMER_FK, || unknown_customer)?;
     append(tx, id.0, 0, &events, ctx).await
 }
 

@@ -2,13 +2,15 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use platform::problem::Problem;
+use platform::openapi::ProblemSchema;
+use platform::problem::{FieldErrors, Problem};
 use serde::Deserialize;
 use shared_events::AggregateType;
 
-use super::fields::Fields;
+use super::body::Body;
+use super::docs::{BodyRefused, CommandHeaders, CustomerChanged, CustomerRefused};
 use super::request::{Answer, CommandInput, CustomerAccepted, run};
-use super::{AppState, invalid, path_id};
+use super::{AppState, path_id};
 use crate::commands::Command;
 use crate::domain::customer::RegisterCustomer;
 use crate::domain::values::{CustomerId, EmailAddress, PersonName};
@@ -33,6 +35,19 @@ pub struct RegisterRequest {
     email: String,
 }
 
+impl Body for RegisterRequest {
+    type Value = RegisterCustomer;
+
+    fn parse(self, fields: &mut FieldErrors) -> Option<RegisterCustomer> {
+        let name = fields.check(|| "name".into(), PersonName::parse(&self.name));
+        let email = fields.check(|| "email".into(), EmailAddress::parse(&self.email));
+        Some(RegisterCustomer {
+            name: name?,
+            email: email?,
+        })
+    }
+}
+
 /// Body of `POST /customers/{id}/rename`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +62,14 @@ pub struct RenameRequest {
     name: String,
 }
 
+impl Body for RenameRequest {
+    type Value = PersonName;
+
+    fn parse(self, fields: &mut FieldErrors) -> Option<PersonName> {
+        fields.check(|| "name".into(), PersonName::parse(&self.name))
+    }
+}
+
 /// Body of `POST /customers/{id}/change-email`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,51 +79,96 @@ pub struct ChangeEmailRequest {
     email: String,
 }
 
+impl Body for ChangeEmailRequest {
+    type Value = EmailAddress;
+
+    fn parse(self, fields: &mut FieldErrors) -> Option<EmailAddress> {
+        fields.check(|| "email".into(), EmailAddress::parse(&self.email))
+    }
+}
+
 /// `POST /customers`: 201 with `Location`; 409 when the email address is taken.
-#[utoipa::path(post, path = "/customers", tag = "customers", summary = "Register a customer", request_body(content = RegisterRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id.")), responses((status = 201, description = "Registered", body = CustomerAccepted, headers(("Location" = String, description = "/customers/{customer_id}"), ("ETag" = String, description = "\"1\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 409, description = "The email address is taken, or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/customers",
+    tag = "customers",
+    summary = "Register a customer",
+    request_body(content = RegisterRequest, content_type = "application/json"),
+    params(CommandHeaders),
+    responses(
+        (
+            status = 201,
+            description = "Registered",
+            body = CustomerAccepted,
+            headers(
+                ("Location" = String, description = "/customers/{customer_id}"),
+                ("ETag" = String, description = "\"1\""),
+                ("X-Consistency-Token" = String, description = "Send it to the query service to read this write.")
+            )
+        ),
+        (
+            status = 409,
+            description = "The email address is taken, or the same Idempotency-Key is still running",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        BodyRefused,
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
-    let request: RegisterRequest = input.json()?;
-    let mut fields = Fields::default();
-    let name = fields.check(|| "name".into(), PersonName::parse(&request.name));
-    let email = fields.check(|| "email".into(), EmailAddress::parse(&request.email));
-    let command = name
-        .zip(email)
-        .map(|(name, email)| RegisterCustomer { name, email });
-    let command = fields.finish(command).map_err(invalid)?;
+    let command = input.parse::<RegisterRequest>()?;
     let answer = Answer::Created(AggregateType::Customer);
     Ok(run(&state, input, Command::RegisterCustomer(command), answer).await)
 }
 
 /// `POST /customers/{id}/rename`.
-#[utoipa::path(post, path = "/customers/{id}/rename", tag = "customers", summary = "Rename a customer", request_body(content = RenameRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Customer id (UUID)")), responses((status = 200, description = "Accepted", body = CustomerAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "The email address is taken, or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/customers/{id}/rename",
+    tag = "customers",
+    summary = "Rename a customer",
+    request_body(content = RenameRequest, content_type = "application/json"),
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Customer id (UUID)")),
+    responses(
+        CustomerChanged,
+        CustomerRefused,
+        BodyRefused,
+    )
+)]
 pub async fn rename(
     State(state): State<AppState>,
     Path(id): Path<String>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
     let id = CustomerId(path_id(&id, AggregateType::Customer)?);
-    let request: RenameRequest = input.json()?;
-    let mut fields = Fields::default();
-    let name = fields.check(|| "name".into(), PersonName::parse(&request.name));
-    let name = fields.finish(name).map_err(invalid)?;
+    let name = input.parse::<RenameRequest>()?;
     Ok(run(&state, input, Command::RenameCustomer(id, name), CHANGED).await)
 }
 
 /// `POST /customers/{id}/change-email`; 409 when the address is taken.
-#[utoipa::path(post, path = "/customers/{id}/change-email", tag = "customers", summary = "Change a customer's email address", request_body(content = ChangeEmailRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Customer id (UUID)")), responses((status = 200, description = "Accepted", body = CustomerAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "The email address is taken, or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/customers/{id}/change-email",
+    tag = "customers",
+    summary = "Change a customer's email address",
+    request_body(content = ChangeEmailRequest, content_type = "application/json"),
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Customer id (UUID)")),
+    responses(
+        CustomerChanged,
+        CustomerRefused,
+        BodyRefused,
+    )
+)]
 pub async fn change_email(
     State(state): State<AppState>,
     Path(id): Path<String>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
     let id = CustomerId(path_id(&id, AggregateType::Customer)?);
-    let request: ChangeEmailRequest = input.json()?;
-    let mut fields = Fields::default();
-    let email = fields.check(|| "email".into(), EmailAddress::parse(&request.email));
-    let email = fields.finish(email).map_err(invalid)?;
+    let email = input.parse::<ChangeEmailRequest>()?;
     Ok(run(
         &state,
         input,

@@ -84,7 +84,7 @@ impl From<CommandError> for Problem {
                 "idempotency-key-reused",
                 "This Idempotency-Key was used with a different request",
             ),
-            CommandError::Unexpected(error) => return Problem::unexpected(&error),
+            CommandError::Unexpected(error) => return error.into(),
         };
         match problem.detail() {
             Some(_) => problem,
@@ -95,22 +95,10 @@ impl From<CommandError> for Problem {
 
 /// 404 for an aggregate that does not exist (or an id that cannot name one).
 pub fn not_found(aggregate: AggregateType, id: &str) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "not-found",
-        format!("{} not found", capitalized(aggregate.as_str())),
-    )
-    .with_detail(format!("no {} with id {id:?}", aggregate.as_str()))
+    let kind = aggregate.as_str();
+    Problem::not_found(kind, format!("no {kind} with id {id:?}"))
 }
 
 fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
-}
-
-fn capitalized(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use platform::auth::Caller;
-use platform::problem::{FieldError, Problem};
+use platform::problem::{FieldErrors, Problem};
 use shared_events::AggregateType;
 use uuid::Uuid;
 
@@ -20,28 +20,22 @@ const MAX_PAGE: i64 = 1000;
 /// `?after_version=&limit=`: the page of the history to return, parsed by hand so that a bad
 /// value (also an empty one) is a field-level 422 like every other invalid input.
 fn page(query: &HashMap<String, String>) -> Result<(i64, i64), Problem> {
-    let mut errors = Vec::new();
+    let mut fields = FieldErrors::default();
     let mut number = |name: &str, default: i64, range: RangeInclusive<i64>| {
         let Some(raw) = query.get(name) else {
-            return default;
+            return Some(default);
         };
-        match raw.parse::<i64>() {
-            Ok(value) if range.contains(&value) => value,
-            _ => {
-                let (min, max) = range.into_inner();
-                let message = format!("must be an integer from {min} to {max}");
-                errors.push(FieldError::new(name, message));
-                default
-            }
-        }
+        let parsed = raw
+            .parse::<i64>()
+            .ok()
+            .filter(|value| range.contains(value));
+        let (min, max) = range.into_inner();
+        let message = || format!("must be an integer from {min} to {max}");
+        fields.check(|| name.to_owned(), parsed.ok_or_else(message))
     };
     let after = number("after_version", 0, 0..=i64::MAX);
     let limit = number("limit", MAX_PAGE, 1..=MAX_PAGE);
-    if errors.is_empty() {
-        Ok((after, limit))
-    } else {
-        Err(Problem::validation(errors))
-    }
+    fields.finish(after.zip(limit))
 }
 
 /// A page of an aggregate's history.

@@ -2,10 +2,11 @@
 //! `X-Consistency-Token` out, problem+json for every error; and the audit trail of each
 //! aggregate.
 
+mod body;
 mod current;
 mod customers;
+pub mod docs;
 mod error;
-mod fields;
 mod history;
 mod orders;
 mod request;
@@ -16,7 +17,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use platform::problem::{FieldError, Problem};
+use platform::problem::Problem;
 use rdkafka::producer::{FutureProducer, Producer};
 use shared_events::AggregateType;
 use sqlx::PgPool;
@@ -105,11 +106,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The id in a path; an id that is not a UUID names no aggregate, so it is a 404.
 fn path_id(raw: &str, aggregate: AggregateType) -> Result<Uuid, Problem> {
     Uuid::try_parse(raw).map_err(|_| error::not_found(aggregate, raw))
-}
-
-/// A 422 listing `errors`.
-fn invalid(errors: Vec<FieldError>) -> Problem {
-    Problem::validation(errors)
 }
 
 /// Ready when the write database answers and the broker has the topic.

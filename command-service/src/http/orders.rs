@@ -2,15 +2,19 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use platform::problem::Problem;
+use platform::openapi::ProblemSchema;
+use platform::problem::{FieldErrors, Problem};
 use serde::Deserialize;
 use shared_events::AggregateType;
 
-use super::fields::Fields;
+use super::body::Body;
+use super::docs::{BodyRefused, CommandHeaders, HeadersRefused, OrderChanged, OrderRefused};
 use super::request::{Answer, CommandInput, OrderAccepted, run};
-use super::{AppState, invalid, path_id};
+use super::{AppState, path_id};
 use crate::commands::Command;
-use crate::domain::order::{Lines, LinesError, NewLine, PlaceOrder, Shipment};
+use crate::domain::order::{
+    Lines, LinesError, NewLine, PlaceOrder, Shipment, parse_cancellation_reason,
+};
 use crate::domain::values::{
     Currency, CustomerId, ISO_4217, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku,
     Text, UnitPrice,
@@ -183,11 +187,11 @@ pub struct CancelRequest {
     reason: String,
 }
 
-impl TryFrom<PlaceOrderRequest> for PlaceOrder {
-    type Error = Vec<platform::problem::FieldError>;
+impl Body for PlaceOrderRequest {
+    type Value = PlaceOrder;
 
-    fn try_from(request: PlaceOrderRequest) -> Result<Self, Self::Error> {
-        let mut fields = Fields::default();
+    fn parse(self, fields: &mut FieldErrors) -> Option<PlaceOrder> {
+        let request = self;
         let customer_id = fields.check(
             || "customer_id".into(),
             CustomerId::parse(&request.customer_id),
@@ -200,7 +204,7 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
             .items
             .iter()
             .enumerate()
-            .map(|(i, item)| parse_line(&mut fields, &format!("items[{i}]."), item))
+            .map(|(i, item)| parse_line(fields, &format!("items[{i}]."), item))
             .collect();
         let lines = lines
             .into_iter()
@@ -208,35 +212,59 @@ impl TryFrom<PlaceOrderRequest> for PlaceOrder {
             .and_then(|lines| {
                 Lines::new(lines)
                     .map_err(|error| match error {
-                        LinesError::TooMany(Invalid(m)) => fields
-                            .0
-                            .push(platform::problem::FieldError::new("items", m)),
+                        LinesError::TooMany(Invalid(m)) => fields.refuse("items", m),
                         LinesError::DuplicateSku(i, Invalid(m)) => {
-                            fields.0.push(platform::problem::FieldError::new(
-                                format!("items[{i}].sku"),
-                                m,
-                            ));
+                            fields.refuse(format!("items[{i}].sku"), m)
                         }
                     })
                     .ok()
             });
         let shipping_address = match &request.shipping_address {
             None => Some(None),
-            Some(address) => parse_address(&mut fields, address).map(Some),
+            Some(address) => parse_address(fields, address).map(Some),
         };
-        let command = (|| {
-            Some(PlaceOrder {
-                customer_id: customer_id?,
-                currency: currency?,
-                lines: lines?,
-                shipping_address: shipping_address?,
-            })
-        })();
-        fields.finish(command)
+        Some(PlaceOrder {
+            customer_id: customer_id?,
+            currency: currency?,
+            lines: lines?,
+            shipping_address: shipping_address?,
+        })
     }
 }
 
-fn parse_line(fields: &mut Fields, prefix: &str, item: &ItemRequest) -> Option<NewLine> {
+impl Body for ItemRequest {
+    type Value = NewLine;
+
+    fn parse(self, fields: &mut FieldErrors) -> Option<NewLine> {
+        parse_line(fields, "", &self)
+    }
+}
+
+impl Body for ShipRequest {
+    type Value = Shipment;
+
+    fn parse(self, fields: &mut FieldErrors) -> Option<Shipment> {
+        let carrier = fields.check(|| "carrier".into(), Shipment::parse_carrier(&self.carrier));
+        let tracking_number = fields.check(
+            || "tracking_number".into(),
+            Shipment::parse_tracking_number(&self.tracking_number),
+        );
+        Some(Shipment {
+            carrier: carrier?,
+            tracking_number: tracking_number?,
+        })
+    }
+}
+
+impl Body for CancelRequest {
+    type Value = Text;
+
+    fn parse(self, fields: &mut FieldErrors) -> Option<Text> {
+        fields.check(|| "reason".into(), parse_cancellation_reason(&self.reason))
+    }
+}
+
+fn parse_line(fields: &mut FieldErrors, prefix: &str, item: &ItemRequest) -> Option<NewLine> {
     let sku = fields.check(|| format!("{prefix}sku"), Sku::parse(&item.sku));
     let name = fields.check(|| format!("{prefix}name"), ProductName::parse(&item.name));
     let quantity = fields.check(
@@ -255,7 +283,7 @@ fn parse_line(fields: &mut Fields, prefix: &str, item: &ItemRequest) -> Option<N
     })
 }
 
-fn parse_address(fields: &mut Fields, a: &AddressRequest) -> Option<ShippingAddress> {
+fn parse_address(fields: &mut FieldErrors, a: &AddressRequest) -> Option<ShippingAddress> {
     let path = |f: &str| format!("shipping_address.{f}");
     let name = fields.check(|| path("name"), ShippingAddress::parse_name(&a.name));
     let street = fields.check(|| path("street"), ShippingAddress::parse_street(&a.street));
@@ -278,47 +306,104 @@ fn parse_address(fields: &mut Fields, a: &AddressRequest) -> Option<ShippingAddr
 }
 
 /// `POST /orders`: 201 with `Location`, `ETag` and `X-Consistency-Token`.
-#[utoipa::path(post, path = "/orders", tag = "orders", summary = "Place an order", request_body(content = PlaceOrderRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id.")), responses((status = 201, description = "Placed", body = OrderAccepted, headers(("Location" = String, description = "/orders/{order_id}"), ("ETag" = String, description = "\"1\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 409, description = "The same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    summary = "Place an order",
+    request_body(content = PlaceOrderRequest, content_type = "application/json"),
+    params(CommandHeaders),
+    responses(
+        (
+            status = 201,
+            description = "Placed",
+            body = OrderAccepted,
+            headers(
+                ("Location" = String, description = "/orders/{order_id}"),
+                ("ETag" = String, description = "\"1\""),
+                ("X-Consistency-Token" = String, description = "Send it to the query service to read this write.")
+            )
+        ),
+        (
+            status = 409,
+            description = "The same Idempotency-Key is still running",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        BodyRefused,
+    )
+)]
 pub async fn place(
     State(state): State<AppState>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
-    let command = PlaceOrder::try_from(input.json::<PlaceOrderRequest>()?).map_err(invalid)?;
+    let command = input.parse::<PlaceOrderRequest>()?;
     let answer = Answer::Created(AggregateType::Order);
     Ok(run(&state, input, Command::PlaceOrder(command), answer).await)
 }
 
 /// `POST /orders/{id}/items`: adds a line, or raises the quantity of the line with that SKU.
-#[utoipa::path(post, path = "/orders/{id}/items", tag = "orders", summary = "Add a line, or more units of a SKU", request_body(content = ItemRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/items",
+    tag = "orders",
+    summary = "Add a line, or more units of a SKU",
+    request_body(content = ItemRequest, content_type = "application/json"),
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
+    responses(
+        OrderChanged,
+        OrderRefused,
+        BodyRefused,
+    )
+)]
 pub async fn add_item(
     State(state): State<AppState>,
     Path(id): Path<String>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
     let id = OrderId(path_id(&id, AggregateType::Order)?);
-    let item: ItemRequest = input.json()?;
-    let mut fields = Fields::default();
-    let line = parse_line(&mut fields, "", &item);
-    let line = fields.finish(line).map_err(invalid)?;
+    let line = input.parse::<ItemRequest>()?;
     Ok(run(&state, input, Command::AddOrderItem(id, line), CHANGED).await)
 }
 
 /// `DELETE /orders/{id}/items/{sku}`: removes the line with that SKU.
-#[utoipa::path(delete, path = "/orders/{id}/items/{sku}", tag = "orders", summary = "Remove a line", params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)"), ("sku" = String, Path, description = "The line's SKU", pattern = "^[A-Za-z0-9._-]{1,64}$")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "The Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    delete,
+    path = "/orders/{id}/items/{sku}",
+    tag = "orders",
+    summary = "Remove a line",
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)"), ("sku" = String, Path, description = "The line's SKU", pattern = "^[A-Za-z0-9._-]{1,64}$")),
+    responses(
+        OrderChanged,
+        OrderRefused,
+        HeadersRefused,
+    )
+)]
 pub async fn remove_item(
     State(state): State<AppState>,
     Path((id, sku)): Path<(String, String)>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
     let id = OrderId(path_id(&id, AggregateType::Order)?);
-    let mut fields = Fields::default();
+    let mut fields = FieldErrors::default();
     let sku = fields.check(|| "sku".into(), Sku::parse(&sku));
-    let sku = fields.finish(sku).map_err(invalid)?;
+    let sku = fields.finish(sku)?;
     Ok(run(&state, input, Command::RemoveOrderItem(id, sku), CHANGED).await)
 }
 
 /// `POST /orders/{id}/confirm`.
-#[utoipa::path(post, path = "/orders/{id}/confirm", tag = "orders", summary = "Confirm a pending order", params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "The Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/confirm",
+    tag = "orders",
+    summary = "Confirm a pending order",
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
+    responses(
+        OrderChanged,
+        OrderRefused,
+        HeadersRefused,
+    )
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -329,32 +414,42 @@ pub async fn confirm(
 }
 
 /// `POST /orders/{id}/ship` with `{carrier, tracking_number}`.
-#[utoipa::path(post, path = "/orders/{id}/ship", tag = "orders", summary = "Ship a confirmed order", request_body(content = ShipRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/ship",
+    tag = "orders",
+    summary = "Ship a confirmed order",
+    request_body(content = ShipRequest, content_type = "application/json"),
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
+    responses(
+        OrderChanged,
+        OrderRefused,
+        BodyRefused,
+    )
+)]
 pub async fn ship(
     State(state): State<AppState>,
     Path(id): Path<String>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
     let id = OrderId(path_id(&id, AggregateType::Order)?);
-    let request: ShipRequest = input.json()?;
-    let mut fields = Fields::default();
-    let carrier = fields.check(|| "carrier".into(), Text::parse(&request.carrier, 100));
-    let tracking_number = fields.check(
-        || "tracking_number".into(),
-        Text::parse(&request.tracking_number, 100),
-    );
-    let shipment = carrier
-        .zip(tracking_number)
-        .map(|(carrier, tracking_number)| Shipment {
-            carrier,
-            tracking_number,
-        });
-    let shipment = fields.finish(shipment).map_err(invalid)?;
+    let shipment = input.parse::<ShipRequest>()?;
     Ok(run(&state, input, Command::ShipOrder(id, shipment), CHANGED).await)
 }
 
 /// `POST /orders/{id}/deliver`.
-#[utoipa::path(post, path = "/orders/{id}/deliver", tag = "orders", summary = "Mark a shipped order delivered", params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "The Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/deliver",
+    tag = "orders",
+    summary = "Mark a shipped order delivered",
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
+    responses(
+        OrderChanged,
+        OrderRefused,
+        HeadersRefused,
+    )
+)]
 pub async fn deliver(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -365,17 +460,26 @@ pub async fn deliver(
 }
 
 /// `POST /orders/{id}/cancel` with `{reason}`.
-#[utoipa::path(post, path = "/orders/{id}/cancel", tag = "orders", summary = "Cancel a pending or confirmed order", request_body(content = CancelRequest, content_type = "application/json"), params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (a UUID per logical request). Retrying with the same key and request returns the first response.", pattern = "^[!-~]{1,255}$"), ("If-Match" = Option<String>, Header, description = "The ETag (version) the aggregate must be at: `\"<version>\"`, a comma-separated list of them, or `*`.", pattern = r#"^[ \t]*(\*|"\+?0*[1-9][0-9]{0,17}"([ \t]*,[ \t]*"\+?0*[1-9][0-9]{0,17}")*)[ \t]*$"#), ("traceparent" = Option<String>, Header, description = "W3C trace context; its trace id becomes the events' correlation id."), ("X-Request-Id" = Option<String>, Header, description = "Echoed; becomes the events' causation id."), ("id" = String, Path, format = Uuid, description = "Order id (UUID)")), responses((status = 200, description = "Accepted", body = OrderAccepted, headers(("ETag" = String, description = "\"<version>\""), ("X-Consistency-Token" = String, description = "Send it to the query service to read this write."))), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "A rule forbids it (`rule`, `current_status`), or the same Idempotency-Key is still running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 412, description = "If-Match names another version (`current_version`)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 400, description = "The body is not valid JSON (or nests too deeply), or If-Match or Idempotency-Key is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "Fields are invalid (`errors` names each one), or the Idempotency-Key was used with a different request", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/cancel",
+    tag = "orders",
+    summary = "Cancel a pending or confirmed order",
+    request_body(content = CancelRequest, content_type = "application/json"),
+    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
+    responses(
+        OrderChanged,
+        OrderRefused,
+        BodyRefused,
+    )
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
     input: CommandInput,
 ) -> Result<Response, Problem> {
     let id = OrderId(path_id(&id, AggregateType::Order)?);
-    let request: CancelRequest = input.json()?;
-    let mut fields = Fields::default();
-    let reason = fields.check(|| "reason".into(), Text::parse(&request.reason, 500));
-    let reason = fields.finish(reason).map_err(invalid)?;
+    let reason = input.parse::<CancelRequest>()?;
     Ok(run(&state, input, Command::CancelOrder(id, reason), CHANGED).await)
 }
 

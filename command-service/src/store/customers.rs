@@ -19,7 +19,7 @@ pub async fn insert(
     tx: &mut PgConnection,
     customer: &Customer,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO customers (id, name, email, version, registered_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5)",
@@ -30,7 +30,8 @@ pub async fn insert(
     .bind(customer.version)
     .bind(now)
     .execute(tx)
-    .await?;
+    .await
+    .context("insert customer")?;
     Ok(())
 }
 
@@ -92,7 +93,7 @@ pub async fn update(
     previous_version: i64,
     customer: &Customer,
     now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
+) -> anyhow::Result<bool> {
     let updated = sqlx::query(
         "UPDATE customers SET name = $3, email = $4, version = $5, updated_at = $6
          WHERE id = $1 AND version = $2",
@@ -104,7 +105,8 @@ pub async fn update(
     .bind(customer.version)
     .bind(now)
     .execute(tx)
-    .await?
+    .await
+    .context("update customer")?
     .rows_affected();
     Ok(updated == 1)
 }

@@ -30,7 +30,7 @@ pub async fn append(
     tx: &mut PgConnection,
     events: &[EventEnvelope],
     traceparent: Option<&str>,
-) -> Result<(), sqlx::Error> {
+) -> anyhow::Result<()> {
     let mut event_id = Vec::with_capacity(events.len());
     let mut event_type = Vec::with_capacity(events.len());
     let mut schema_version = Vec::with_capacity(events.len());
@@ -80,7 +80,8 @@ pub async fn append(
     .bind(traceparent)
     .bind(data)
     .execute(tx)
-    .await?;
+    .await
+    .context("append events")?;
     Ok(())
 }
 

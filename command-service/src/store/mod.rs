@@ -1,6 +1,10 @@
 //! All SQL of the command service: the write model's state tables, the event log with its
 //! outbox, and idempotency records. Callers own the transaction; functions here only run
 //! statements inside it.
+//!
+//! Every function returns `anyhow::Result` with the context of its step. A write that a named
+//! constraint may refuse says so in its comment; the caller that expects the refusal maps it
+//! (`commands::OnConstraint`), since only the caller knows what the refusal means.
 
 pub mod customers;
 pub mod event_log;
@@ -18,7 +22,11 @@ enum Lock {
     None,
 }
 
-/// True when `error` is a violation of the named unique, foreign-key or check constraint.
-pub fn violates(error: &sqlx::Error, constraint: &str) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.constraint() == Some(constraint))
+/// True when `error` (or an error it wraps) is a violation of the named unique, foreign-key or
+/// check constraint.
+pub fn violates(error: &anyhow::Error, constraint: &str) -> bool {
+    error.chain().any(|cause| {
+        matches!(cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Database(e)) if e.constraint() == Some(constraint))
+    })
 }

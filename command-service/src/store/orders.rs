@@ -18,7 +18,7 @@ pub const CUSTOMER_FK: &str = "orders_customer_fk";
 /// Inserts a newly placed order and its lines, in one statement (one round trip). Fails with a
 /// violation of [`CUSTOMER_FK`] when the customer is not registered; the key's check holds the
 /// customer's row until commit.
-pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
+pub async fn insert(tx: &mut PgConnection, order: &Order) -> anyhow::Result<()> {
     let lines = LineColumns::of(order);
     sqlx::query(
         "WITH placed AS (
@@ -43,7 +43,8 @@ pub async fn insert(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Er
     .bind(lines.quantity)
     .bind(lines.unit_price_cents)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .context("insert order")?;
     Ok(())
 }
 
@@ -127,7 +128,7 @@ pub async fn update(
     order: &Order,
     now: DateTime<Utc>,
     lines_changed: bool,
-) -> Result<bool, sqlx::Error> {
+) -> anyhow::Result<bool> {
     let (carrier, tracking_number) = order.shipment.clone().unzip();
     let updated = sqlx::query(
         "UPDATE orders SET status = $3, shipping_address = $4, carrier = $5, tracking_number = $6,
@@ -144,19 +145,21 @@ pub async fn update(
     .bind(order.version)
     .bind(now)
     .execute(&mut *tx)
-    .await?
+    .await
+    .context("update order")?
     .rows_affected();
     if updated == 1 && lines_changed {
         sqlx::query("DELETE FROM order_items WHERE order_id = $1")
             .bind(order.id.0)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .context("delete order lines")?;
         insert_lines(tx, order).await?;
     }
     Ok(updated == 1)
 }
 
-async fn insert_lines(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
+async fn insert_lines(tx: &mut PgConnection, order: &Order) -> anyhow::Result<()> {
     if order.lines.is_empty() {
         return Ok(());
     }
@@ -172,7 +175,8 @@ async fn insert_lines(tx: &mut PgConnection, order: &Order) -> Result<(), sqlx::
     .bind(lines.quantity)
     .bind(lines.unit_price_cents)
     .execute(tx)
-    .await?;
+    .await
+    .context("insert order lines")?;
     Ok(())
 }
 

@@ -15,9 +15,8 @@ use rdkafka::consumer::Consumer;
 use serde::Serialize;
 
 use super::AppState;
-use super::consistency::internal;
+use super::error::rebuild_refused;
 use super::params::Params;
-use crate::consumer::rebuild::AlreadyRunning;
 use crate::projections::retry::{self, Retried, RetryError};
 use crate::projections::{checkpoint, dead_letters};
 
@@ -33,9 +32,7 @@ pub async fn list_dead_letters(
     let after = params.version("after", get("after")).unwrap_or(0);
     let limit = params.limit(get("limit"));
     params.finish()?;
-    let letters = dead_letters::list(&state.pool, status, after, limit)
-        .await
-        .map_err(internal)?;
+    let letters = dead_letters::list(&state.pool, status, after, limit).await?;
     let next = (letters.len() as i64 == limit)
         .then(|| letters.last().map(|l| l.id))
         .flatten();
@@ -47,7 +44,7 @@ pub async fn list_dead_letters(
 }
 
 fn letter_id(raw: &str) -> Result<i64, Problem> {
-    raw.parse().map_err(|_| retry_problem(RetryError::NotFound))
+    raw.parse().map_err(|_| RetryError::NotFound.into())
 }
 
 /// `POST /admin/dead-letters/{id}/retry`: applies the letter again. An optional JSON body is a
@@ -73,7 +70,7 @@ pub async fn retry_dead_letter(
             applied_versions: None,
         })
         .into_response()),
-        Err(error) => Err(retry_problem(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -84,52 +81,13 @@ pub async fn discard_dead_letter(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let id = letter_id(&id)?;
-    retry::discard(&state.pool, id)
-        .await
-        .map_err(retry_problem)?;
+    retry::discard(&state.pool, id).await?;
     Ok(Json(Outcome {
         id,
         outcome: "discarded",
         applied_versions: None,
     })
     .into_response())
-}
-
-fn retry_problem(error: RetryError) -> Problem {
-    let detail = error.to_string();
-    let problem = match error {
-        RetryError::NotFound => {
-            Problem::new(StatusCode::NOT_FOUND, "not-found", "Dead letter not found")
-        }
-        RetryError::Resolved(_) => Problem::new(
-            StatusCode::CONFLICT,
-            "dead-letter-resolved",
-            "The dead letter was already retried or discarded",
-        ),
-        RetryError::StillBroken(_) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "dead-letter-still-failing",
-            "The event still cannot be applied",
-        ),
-        RetryError::Mismatch(_) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "dead-letter-mismatch",
-            "The corrected payload is another event",
-        ),
-        RetryError::RebuildRunning => Problem::new(
-            StatusCode::CONFLICT,
-            "rebuild-running",
-            "A rebuild of the views is running",
-        ),
-        RetryError::Waiting { needed } => Problem::new(
-            StatusCode::CONFLICT,
-            "dead-letter-waiting",
-            "An earlier version must be applied first",
-        )
-        .with("needed_version", needed),
-        RetryError::Unexpected(error) => return internal(error),
-    };
-    problem.with_detail(detail)
 }
 
 /// A page of dead letters.
@@ -205,10 +163,8 @@ pub struct PartitionStatus {
 /// and seconds, last applied event time and rate; the parked dead letters; the latest rebuild.
 #[utoipa::path(get, path = "/admin/projections", tag = "operations", summary = "The projector's position per partition, dead letters and the latest rebuild", responses((status = 200, description = "Status", body = ProjectionsStatus)))]
 pub async fn projections(State(state): State<AppState>) -> Result<Response, Problem> {
-    let mut conn = state.pool.acquire().await.map_err(internal)?;
-    let recorded = checkpoint::offsets(&mut conn, &state.topic)
-        .await
-        .map_err(internal)?;
+    let mut conn = state.pool.acquire().await?;
+    let recorded = checkpoint::offsets(&mut conn, &state.topic).await?;
     drop(conn);
     // The broker's answer, else the last watermark the consumer's own fetches reported (a
     // broker slow to list offsets should not blank out the lag).
@@ -250,12 +206,8 @@ pub async fn projections(State(state): State<AppState>) -> Result<Response, Prob
             }
         })
         .collect();
-    let parked = dead_letters::parked_count(&state.pool)
-        .await
-        .map_err(internal)?;
-    let rebuild = crate::consumer::rebuild::latest(&state.pool)
-        .await
-        .map_err(internal)?;
+    let parked = dead_letters::parked_count(&state.pool).await?;
+    let rebuild = crate::consumer::rebuild::latest(&state.pool).await?;
     let total_lag: Option<i64> = rows.iter().map(|r| r.lag_events).sum();
     Ok(Json(ProjectionsStatus {
         topic: state.topic.clone(),
@@ -299,20 +251,7 @@ pub async fn rebuild(
     State(state): State<AppState>,
     _headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let id = match state.rebuild.start().await {
-        Ok(id) => id,
-        Err(error) => {
-            return Err(match error.downcast::<AlreadyRunning>() {
-                Ok(AlreadyRunning(id)) => Problem::new(
-                    StatusCode::CONFLICT,
-                    "rebuild-running",
-                    "A rebuild is already running",
-                )
-                .with("rebuild_id", id),
-                Err(error) => internal(error),
-            });
-        }
-    };
+    let id = state.rebuild.start().await.map_err(rebuild_refused)?;
     let (rebuild, shutdown) = (state.rebuild.clone(), state.shutdown.clone());
     tokio::spawn(async move {
         let _ = rebuild.run(id, shutdown).await;

@@ -124,17 +124,14 @@ impl Resources {
     ) -> Result<Vec<(Uuid, i64)>, Problem> {
         let mut missing = Vec::new();
         for (aggregate, version) in wanted {
-            let applied = checkpoint::applied_version(&self.reads, *aggregate)
-                .await
-                .map_err(internal)?;
+            let applied = checkpoint::applied_version(&self.reads, *aggregate).await?;
             let visible = applied >= *version
                 && match caller {
                     Caller::Admin => true,
                     Caller::Customer(me) => {
                         *aggregate == me
                             || order_detail::find(&self.reads, *aggregate)
-                                .await
-                                .map_err(internal)?
+                                .await?
                                 .is_some_and(|(customer, _)| customer == me)
                     }
                 };
@@ -144,9 +141,4 @@ impl Resources {
         }
         Ok(missing)
     }
-}
-
-/// A 503 when the database cannot be reached, otherwise a 500 (see [`Problem::unexpected`]).
-pub fn internal(error: impl Into<anyhow::Error>) -> Problem {
-    Problem::unexpected(&error.into())
 }

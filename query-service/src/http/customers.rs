@@ -4,24 +4,20 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
 use platform::problem::Problem;
+use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
 use super::caching::json_value;
-use super::consistency::{Wanted, internal};
+use super::consistency::Wanted;
+use super::error::not_found;
 use super::orders::page;
 use super::params::Params;
 use crate::projections::{customer_profile, order_lists};
-
-pub(super) fn not_found(id: &str) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Customer not found").with_detail(format!(
-        "No customer with id {id:?} is known to the query service (yet)."
-    ))
-}
 
 /// The customer `id` names, if the caller may see them; otherwise a 404 that does not say
 /// whether they exist.
@@ -29,7 +25,7 @@ pub(super) fn own_customer(caller: Caller, id: &str) -> Result<Uuid, Problem> {
     Uuid::try_parse(id)
         .ok()
         .filter(|customer| caller.acts_for(*customer))
-        .ok_or_else(|| not_found(id))
+        .ok_or_else(|| not_found(AggregateType::Customer, id))
 }
 
 /// The customer profile, after waiting for `X-Consistency-Token` / `?min_version=`.
@@ -52,9 +48,8 @@ pub async fn profile(
         )
         .await?;
     let profile = customer_profile::find(&state.reads, customer_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| not_found(&id))?;
+        .await?
+        .ok_or_else(|| not_found(AggregateType::Customer, &id))?;
     Ok(json_value(&headers, &profile))
 }
 
@@ -77,8 +72,7 @@ pub async fn orders(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items = order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit)
-        .await
-        .map_err(internal)?;
+    let items =
+        order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit).await?;
     Ok(json_value(&headers, &page(items, limit)))
 }

@@ -6,6 +6,7 @@ mod admin;
 mod caching;
 pub mod consistency;
 mod customers;
+mod error;
 mod orders;
 mod params;
 mod reports;

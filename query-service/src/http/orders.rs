@@ -3,25 +3,20 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
 use platform::problem::Problem;
+use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
 use super::caching::{json_value, json_view};
-use super::consistency::{Wanted, internal};
+use super::consistency::Wanted;
+use super::error::not_found;
 use super::params::Params;
 use crate::projections::order_detail;
 use crate::projections::order_lists::{self, OrderSummary, Search};
-
-/// 404 for an order the views do not have (or an id that cannot name one).
-pub fn not_found(id: &str) -> Problem {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Order not found").with_detail(format!(
-        "No order with id {id:?} is known to the query service (yet)."
-    ))
-}
 
 /// The order detail document, after waiting for `X-Consistency-Token` / `?min_version=`.
 #[utoipa::path(get, path = "/orders/{id}", tag = "orders", summary = "Order detail", params(("id" = String, Path, format = Uuid, description = "Order id"), ("min_version" = Option<i64>, Query, minimum = 1, description = "Wait until the view has at least this version"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write.", pattern = r"^ct1\.([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\.[1-9][0-9]{0,17}$"), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The order", body = crate::projections::order_detail::OrderDetail, headers(("ETag" = String, description = "Changes whenever the document does"))), (status = 404, description = "Unknown order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
@@ -35,7 +30,7 @@ pub async fn detail(
     let mut params = Params::default();
     let min_version = params.version("min_version", query.get("min_version").map(String::as_str));
     params.finish()?;
-    let order_id = Uuid::try_parse(&id).map_err(|_| not_found(&id))?;
+    let order_id = Uuid::try_parse(&id).map_err(|_| not_found(AggregateType::Order, &id))?;
     state
         .read_your_writes(
             caller,
@@ -43,10 +38,9 @@ pub async fn detail(
         )
         .await?;
     let (_, body) = order_detail::find(&state.reads, order_id)
-        .await
-        .map_err(internal)?
+        .await?
         .filter(|(customer, _)| caller.acts_for(*customer))
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| not_found(AggregateType::Order, &id))?;
     Ok(json_view(&headers, body.into_bytes()))
 }
 
@@ -94,8 +88,6 @@ pub async fn search(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items = order_lists::search(&state.reads, &search, cursor, limit)
-        .await
-        .map_err(internal)?;
+    let items = order_lists::search(&state.reads, &search, cursor, limit).await?;
     Ok(json_value(&headers, &page(items, limit)))
 }

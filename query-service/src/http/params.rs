@@ -2,7 +2,7 @@
 //! of serde's one-line rejections.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use platform::problem::{FieldError, Problem};
+use platform::problem::{FieldErrors, Problem};
 use shared_events::order::OrderStatus;
 use uuid::Uuid;
 
@@ -13,9 +13,9 @@ use crate::projections::order_lists::Cursor;
 pub const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
-/// Collects the errors of one request's parameters.
+/// The parameters of one request, parsed into domain values, with every invalid one recorded.
 #[derive(Debug, Default)]
-pub struct Params(Vec<FieldError>);
+pub struct Params(FieldErrors);
 
 impl Params {
     fn field<T>(
@@ -24,9 +24,7 @@ impl Params {
         raw: Option<&str>,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
-        parse(raw?)
-            .map_err(|message| self.0.push(FieldError::new(name, message)))
-            .ok()
+        self.0.check(|| name.to_owned(), parse(raw?))
     }
 
     /// `limit`: 1–100, default 20.
@@ -119,15 +117,11 @@ impl Params {
 
     /// Records an error that involves several parameters.
     pub fn refuse(&mut self, name: &str, message: &str) {
-        self.0.push(FieldError::new(name, message));
+        self.0.refuse(name, message);
     }
 
     /// `Ok` when every parameter was valid, otherwise a 422 listing them.
     pub fn finish(self) -> Result<(), Problem> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(Problem::validation(self.0))
-        }
+        self.0.finish(Some(()))
     }
 }

@@ -11,7 +11,7 @@ use platform::problem::Problem;
 
 use super::AppState;
 use super::caching::json_value;
-use super::consistency::{Wanted, internal};
+use super::consistency::Wanted;
 use super::params::Params;
 use crate::projections::daily_sales;
 use crate::projections::order_lists::{self, Cursor};
@@ -55,9 +55,7 @@ pub async fn shipping(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items = order_lists::awaiting_shipment(&state.reads, cursor, limit, Utc::now())
-        .await
-        .map_err(internal)?;
+    let items = order_lists::awaiting_shipment(&state.reads, cursor, limit, Utc::now()).await?;
     let next = (items.len() as i64 == limit)
         .then(|| {
             items.last().map(|o| {
@@ -103,8 +101,6 @@ pub async fn daily_sales(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let days = daily_sales::report(&state.reads, from, to)
-        .await
-        .map_err(internal)?;
+    let days = daily_sales::report(&state.reads, from, to).await?;
     Ok(json_value(&headers, &SalesReport { from, to, days }))
 }

@@ -20,11 +20,12 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use platform::auth::{Caller, Client};
 use platform::openapi::ProblemSchema;
-use platform::problem::{FieldError, Problem};
+use platform::problem::{FieldErrors, Problem};
+use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
-use super::consistency::internal;
+use super::error::not_found;
 use crate::changes;
 use crate::projections::{customer_profile, order_detail, order_lists};
 
@@ -115,18 +116,16 @@ pub async fn ticket(
     body: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     let request: TicketRequest = platform::http::parse_json(&headers, &body)?;
-    if !is_stream_path(&request.stream) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "stream",
-            "must be /orders/{id}/stream or /customers/{id}/orders/stream",
-        )]));
-    }
-    let issued = state
-        .tickets
-        .issue(caller, &client, &request.stream)
-        .await
-        .map_err(internal)?;
-    let url = format!("{}?ticket={}", request.stream, issued.ticket);
+    let mut fields = FieldErrors::default();
+    let stream = fields.check(
+        || "stream".into(),
+        is_stream_path(&request.stream)
+            .then_some(request.stream.as_str())
+            .ok_or("must be /orders/{id}/stream or /customers/{id}/orders/stream"),
+    );
+    let stream = fields.finish(stream)?;
+    let issued = state.tickets.issue(caller, &client, stream).await?;
+    let url = format!("{stream}?ticket={}", issued.ticket);
     let ticket = StreamTicket {
         ticket: issued.ticket,
         url,
@@ -178,13 +177,12 @@ pub async fn order(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
-    let order_id = Uuid::try_parse(&id).map_err(|_| super::orders::not_found(&id))?;
+    let order_id = Uuid::try_parse(&id).map_err(|_| not_found(AggregateType::Order, &id))?;
     let slot = state.streams.open(client)?;
     // Another customer's order is as unknown as one that does not exist.
     let (customer, first) = visible_order(&state, caller, order_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| super::orders::not_found(&id))?;
+        .await?
+        .ok_or_else(|| not_found(AggregateType::Order, &id))?;
     let read = move |state: AppState| async move {
         let view = visible_order(&state, caller, order_id).await?;
         Ok(view.map(|(_, body)| body))
@@ -237,9 +235,8 @@ pub async fn customer_orders(
     let customer_id = super::customers::own_customer(caller, &id)?;
     let slot = state.streams.open(client)?;
     customer_profile::find(&state.reads, customer_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| super::customers::not_found(&id))?;
+        .await?
+        .ok_or_else(|| not_found(AggregateType::Customer, &id))?;
     let read = move |state: AppState| async move {
         let items =
             order_lists::customer_orders(&state.reads, customer_id, None, None, STREAM_PAGE)
@@ -247,10 +244,7 @@ pub async fn customer_orders(
         let page = super::orders::page(items, STREAM_PAGE);
         Ok(Some(serde_json::to_string(&page).unwrap_or_default()))
     };
-    let first = read(state.clone())
-        .await
-        .map_err(internal)?
-        .unwrap_or_default();
+    let first = read(state.clone()).await?.unwrap_or_default();
     let stream = live(state, "orders", customer_id, first, slot, read);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

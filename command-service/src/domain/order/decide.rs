@@ -9,7 +9,7 @@ use shared_events::order::{
 };
 
 use super::{Lines, NewLine, Order, OrderStatus, PlaceOrder};
-use crate::domain::values::{OrderId, Quantity, Sku, Text};
+use crate::domain::values::{Invalid, OrderId, Quantity, Sku, Text};
 
 /// A command that the order's current state does not allow. Nothing changes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +77,29 @@ pub struct Shipment {
     pub carrier: Text,
     /// Tracking number, 1–100 characters.
     pub tracking_number: Text,
+}
+
+impl Shipment {
+    /// Most characters of a carrier's name and of a tracking number.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Parses a carrier's name.
+    pub fn parse_carrier(raw: &str) -> Result<Text, Invalid> {
+        Text::parse(raw, Self::MAX_CHARS)
+    }
+
+    /// Parses a tracking number.
+    pub fn parse_tracking_number(raw: &str) -> Result<Text, Invalid> {
+        Text::parse(raw, Self::MAX_CHARS)
+    }
+}
+
+/// Most characters of the reason given for cancelling an order.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Parses the reason given for cancelling an order.
+pub fn parse_cancellation_reason(raw: &str) -> Result<Text, Invalid> {
+    Text::parse(raw, MAX_REASON_CHARS)
 }
 
 impl Order {
