@@ -847,7 +847,10 @@ fn plot(commands: &Commands, queries: &Queries) -> String {
     let x = |i: usize| left + (width - left - right) * i as f64 / (LEVELS.len() - 1) as f64;
     let y = |ms: f64| top + (height - top - bottom) * (1.0 - ms / max_ms);
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"22\" font-size=\"15\">Latency by connections (ms)</text>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"22\" font-size=\"15\">Latency by connections (ms)</text>\n"
     );
     for step in 0..=5 {
         let ms = max_ms * step as f64 / 5.0;

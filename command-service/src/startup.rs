@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform::db::connections::Connections;
-use platform::shutdown::{Task, supervise};
+use platform::shutdown::{Tasks, supervise};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -101,40 +101,15 @@ impl Application {
         let notifier_task = relay::notify_commits(pool.clone(), committed, shutdown.clone());
         let outbox_task = relay::observe_outbox(pool.clone(), shutdown.clone());
         let janitor_task = forget_expired_idempotency_keys(pool, shutdown.clone());
-        let tasks: Vec<Task> = vec![
-            (
+        let tasks = Tasks::default()
+            .fallible(
                 "HTTP server",
-                Box::pin(async move { server.await.context("serve HTTP") }),
-            ),
-            (
-                "relay",
-                Box::pin(async move {
-                    relay_task.await;
-                    Ok(())
-                }),
-            ),
-            (
-                "relay notifier",
-                Box::pin(async move {
-                    notifier_task.await;
-                    Ok(())
-                }),
-            ),
-            (
-                "outbox gauge",
-                Box::pin(async move {
-                    outbox_task.await;
-                    Ok(())
-                }),
-            ),
-            (
-                "idempotency janitor",
-                Box::pin(async move {
-                    janitor_task.await;
-                    Ok(())
-                }),
-            ),
-        ];
+                async move { server.await.context("serve HTTP") },
+            )
+            .until_shutdown("relay", relay_task)
+            .until_shutdown("relay notifier", notifier_task)
+            .until_shutdown("outbox gauge", outbox_task)
+            .until_shutdown("idempotency janitor", janitor_task);
         let outcome = supervise(shutdown, tasks, DRAIN).await;
         tracing::info!("command service stopped");
         outcome

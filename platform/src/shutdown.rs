@@ -28,22 +28,60 @@ pub fn cancel_on_signal(token: CancellationToken) {
     });
 }
 
-/// A long-running part of a service (the HTTP server, the relay, the projector).
-pub type Task = (
+/// A long-running part of a service, named for the log.
+type Task = (
     &'static str,
     std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>,
 );
+
+/// The long-running parts of a service (the HTTP server, the relay, the projector), for
+/// [`supervise`].
+#[derive(Default)]
+pub struct Tasks(Vec<Task>);
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+impl Tasks {
+    /// Adds a part that can fail (the HTTP server): its error stops the service.
+    pub fn fallible(
+        mut self,
+        name: &'static str,
+        task: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) -> Self {
+        self.0.push((name, Box::pin(task)));
+        self
+    }
+
+    /// Adds a part that retries its own failures and returns only once shutdown began; if it
+    /// returns before, the service stops.
+    pub fn until_shutdown(
+        self,
+        name: &'static str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.fallible(name, async move {
+            task.await;
+            Ok(())
+        })
+    }
+}
 
 /// Runs `tasks` until `shutdown` fires or one of them ends on its own, which is a failure that
 /// stops the others (its name and cause are in the error). Then gives every task up to `drain` to
 /// finish what it is doing (in-flight requests, the batch in progress) before abandoning it.
 pub async fn supervise(
     shutdown: CancellationToken,
-    tasks: Vec<Task>,
+    tasks: Tasks,
     drain: std::time::Duration,
 ) -> anyhow::Result<()> {
     let mut running = tokio::task::JoinSet::new();
-    for (name, task) in tasks {
+    for (name, task) in tasks.0 {
         running.spawn(async move { (name, task.await) });
     }
     let failure = tokio::select! {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform::db::connections::Connections;
-use platform::shutdown::{Task, supervise};
+use platform::shutdown::{Tasks, supervise};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -148,26 +148,13 @@ impl Application {
         let server = platform::serve::serve(listener, router, connections, shutdown.clone());
         let listening = changes.listen(pool, shutdown.clone());
         let projecting = projector.run(consumer, shutdown.clone());
-        let tasks: Vec<Task> = vec![
-            (
+        let tasks = Tasks::default()
+            .fallible(
                 "HTTP server",
-                Box::pin(async move { server.await.context("serve HTTP") }),
-            ),
-            (
-                "projector",
-                Box::pin(async move {
-                    projecting.await;
-                    Ok(())
-                }),
-            ),
-            (
-                "view change listener",
-                Box::pin(async move {
-                    listening.await;
-                    Ok(())
-                }),
-            ),
-        ];
+                async move { server.await.context("serve HTTP") },
+            )
+            .until_shutdown("projector", projecting)
+            .until_shutdown("view change listener", listening);
         let outcome = supervise(shutdown, tasks, DRAIN).await;
         tracing::info!("query service stopped");
         outcome

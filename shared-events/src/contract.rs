@@ -171,7 +171,12 @@ pub fn asyncapi() -> Value {
         "info": {
             "title": "Order platform events",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Domain events of orders and customers. Kafka key: the customer id (also the envelope's partition_key), so a customer's events and their orders' events are in one partition, in commit order. Delivery is at least once: apply version n of an aggregate only after n - 1 and ignore versions already seen. Event types or schema versions you do not know come from a newer producer: skip them. A field is only ever added as optional; any other change is a new schema_version."
+            "description": "Domain events of orders and customers. Kafka key: the customer id (also the envelope's \
+                partition_key), so a customer's events and their orders' events are in one partition, in \
+                commit order. Delivery is at least once: apply version n of an aggregate only after n - \
+                1 and ignore versions already seen. Event types or schema versions you do not know come \
+                from a newer producer: skip them. A field is only ever added as optional; any other \
+                change is a new schema_version."
         },
         "defaultContentType": "application/json",
         "channels": {

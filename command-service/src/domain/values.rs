@@ -14,6 +14,38 @@ fn invalid(message: impl Into<String>) -> Invalid {
     Invalid(message.into())
 }
 
+/// One line of bounded text as a regular expression (for the API's documents): no control
+/// characters, and at least one character that is not white space, which is what
+/// [`bounded_text`] accepts once it has trimmed the surrounding space.
+macro_rules! one_line {
+    () => {
+        r"[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*"
+    };
+}
+
+/// White space that trimming removes, as a regular expression character class.
+macro_rules! space {
+    () => {
+        r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    };
+}
+
+/// What [`bounded_text`] accepts, as a regular expression (its length is a separate bound).
+pub const TEXT_PATTERN: &str = concat!("^", one_line!(), "$");
+
+/// What [`ShippingAddress::parse_street`] accepts: lines of bounded text separated by newlines.
+pub const STREET_PATTERN: &str = concat!(
+    "^",
+    space!(),
+    "*",
+    one_line!(),
+    r"(\r?\n",
+    one_line!(),
+    ")*",
+    space!(),
+    "*$"
+);
+
 /// Text of `min..=max` characters without control characters, trimmed of surrounding space.
 fn bounded_text(raw: &str, min: usize, max: usize) -> Result<String, Invalid> {
     let text = raw.trim();
@@ -88,9 +120,12 @@ impl Sku {
 pub struct ProductName(String);
 
 impl ProductName {
+    /// Longest product name, in characters.
+    pub const MAX_CHARS: usize = 200;
+
     /// Parses a product name.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        bounded_text(raw, 1, 200).map(ProductName)
+        bounded_text(raw, 1, Self::MAX_CHARS).map(ProductName)
     }
 
     /// The name as text.
@@ -190,9 +225,12 @@ pub const ISO_4217: &[&str] = &[
 pub struct PersonName(String);
 
 impl PersonName {
+    /// Longest name, in characters.
+    pub const MAX_CHARS: usize = 200;
+
     /// Parses a name.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        bounded_text(raw, 1, 200).map(PersonName)
+        bounded_text(raw, 1, Self::MAX_CHARS).map(PersonName)
     }
 
     /// The name as text.
@@ -208,6 +246,9 @@ impl PersonName {
 pub struct EmailAddress(String);
 
 impl EmailAddress {
+    /// Longest address, in bytes (RFC 5321's path limit less the angle brackets).
+    pub const MAX_LEN: usize = 254;
+
     /// Parses an address.
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let email = raw.trim();
@@ -229,7 +270,7 @@ impl EmailAddress {
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
         let domain_ok = domain.contains('.') && domain.split('.').all(label_ok);
-        if email.len() > 254 || !local_ok || !domain_ok {
+        if email.len() > Self::MAX_LEN || !local_ok || !domain_ok {
             return Err(refuse());
         }
         Ok(EmailAddress(email.to_owned()))
@@ -275,9 +316,18 @@ pub struct ShippingAddress {
 
 /// Parsers for the parts of a [`ShippingAddress`], one per field so errors name the field.
 impl ShippingAddress {
+    /// Longest recipient name, in characters.
+    pub const NAME_MAX_CHARS: usize = 200;
+    /// Longest street (all its lines), in characters.
+    pub const STREET_MAX_CHARS: usize = 500;
+    /// Longest city, in characters.
+    pub const CITY_MAX_CHARS: usize = 100;
+    /// Longest postal code, in characters.
+    pub const POSTAL_CODE_MAX_CHARS: usize = 20;
+
     /// Parses the recipient's name.
     pub fn parse_name(raw: &str) -> Result<String, Invalid> {
-        bounded_text(raw, 1, 200)
+        bounded_text(raw, 1, Self::NAME_MAX_CHARS)
     }
 
     /// Parses the street lines; newlines separate lines and are the only control characters
@@ -286,27 +336,30 @@ impl ShippingAddress {
         let lines: Result<Vec<String>, Invalid> = raw
             .trim()
             .lines()
-            .map(|line| bounded_text(line, 1, 500))
+            .map(|line| bounded_text(line, 1, Self::STREET_MAX_CHARS))
             .collect();
+        let max = Self::STREET_MAX_CHARS;
         let street = lines
             .map_err(|_| {
-                invalid("must be 1 to 500 characters per line, without control characters")
+                invalid(format!(
+                    "must be 1 to {max} characters per line, without control characters"
+                ))
             })?
             .join("\n");
-        if street.is_empty() || street.chars().count() > 500 {
-            return Err(invalid("must be 1 to 500 characters long"));
+        if street.is_empty() || street.chars().count() > max {
+            return Err(invalid(format!("must be 1 to {max} characters long")));
         }
         Ok(street)
     }
 
     /// Parses the city.
     pub fn parse_city(raw: &str) -> Result<String, Invalid> {
-        bounded_text(raw, 1, 100)
+        bounded_text(raw, 1, Self::CITY_MAX_CHARS)
     }
 
     /// Parses the postal code.
     pub fn parse_postal_code(raw: &str) -> Result<String, Invalid> {
-        bounded_text(raw, 1, 20)
+        bounded_text(raw, 1, Self::POSTAL_CODE_MAX_CHARS)
     }
 
     /// Parses an ISO 3166-1 alpha-2 country code, case-insensitively.

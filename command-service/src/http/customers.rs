@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shared_events::AggregateType;
 
 use super::body::Body;
-use super::docs::{BodyRefused, CommandHeaders, CustomerChanged, CustomerRefused};
+use super::docs::{BodyRefused, CommandHeaders, CustomerChanged, CustomerRefused, fields};
 use super::request::{Answer, CommandInput, CustomerAccepted, run};
 use super::{AppState, path_id};
 use crate::commands::Command;
@@ -23,15 +23,10 @@ const CHANGED: Answer = Answer::Changed(AggregateType::Customer);
 pub struct RegisterRequest {
     /// Full name, 1–200 characters, not blank, no control characters (surrounding space is
     /// trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$",
-        example = "Ada Lovelace"
-    )]
+    #[schema(schema_with = fields::registered_name)]
     name: String,
     /// Unique across customers (case-insensitively), at most 254 characters.
-    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
+    #[schema(schema_with = fields::registered_email)]
     email: String,
 }
 
@@ -54,11 +49,7 @@ impl Body for RegisterRequest {
 pub struct RenameRequest {
     /// Full name, 1–200 characters, not blank, no control characters (surrounding space is
     /// trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = fields::new_name)]
     name: String,
 }
 
@@ -75,7 +66,7 @@ impl Body for RenameRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangeEmailRequest {
     /// Unique across customers (case-insensitively), at most 254 characters.
-    #[schema(format = Email, max_length = 254)]
+    #[schema(schema_with = fields::new_email)]
     email: String,
 }
 

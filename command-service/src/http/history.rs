@@ -7,10 +7,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use platform::auth::Caller;
+use platform::openapi::ProblemSchema;
 use platform::problem::{FieldErrors, Problem};
 use shared_events::AggregateType;
 use uuid::Uuid;
 
+use super::docs::HistoryPage;
 use super::{AppState, path_id};
 use crate::commands::CommandError;
 
@@ -48,7 +50,31 @@ pub struct History {
 }
 
 /// The order's events, oldest first.
-#[utoipa::path(get, path = "/orders/{id}/events", tag = "orders", summary = "The order's events (audit trail), oldest first", params(("id" = String, Path, format = Uuid, description = "Order id (UUID)"), ("after_version" = Option<i64>, Query, minimum = 0, description = "Only events after this version (default 0: from the first)."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many events, 1–1000 (default 1000).")), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid (`errors` names it)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/events",
+    tag = "orders",
+    summary = "The order's events (audit trail), oldest first",
+    params(
+        ("id" = String, Path, format = Uuid, description = "Order id (UUID)"),
+        HistoryPage,
+    ),
+    responses(
+        (status = 200, description = "A page of the history", body = History),
+        (
+            status = 404,
+            description = "No such order",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        (
+            status = 422,
+            description = "A parameter is invalid (`errors` names it)",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn order_events(
     caller: Caller,
     state: State<AppState>,
@@ -59,7 +85,31 @@ pub async fn order_events(
 }
 
 /// The customer's events, oldest first.
-#[utoipa::path(get, path = "/customers/{id}/events", tag = "customers", summary = "The customer's events (audit trail), oldest first", params(("id" = String, Path, format = Uuid, description = "Customer id (UUID)"), ("after_version" = Option<i64>, Query, minimum = 0, description = "Only events after this version (default 0: from the first)."), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many events, 1–1000 (default 1000).")), responses((status = 200, description = "A page of the history", body = History), (status = 404, description = "No such customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid (`errors` names it)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/customers/{id}/events",
+    tag = "customers",
+    summary = "The customer's events (audit trail), oldest first",
+    params(
+        ("id" = String, Path, format = Uuid, description = "Customer id (UUID)"),
+        HistoryPage,
+    ),
+    responses(
+        (status = 200, description = "A page of the history", body = History),
+        (
+            status = 404,
+            description = "No such customer",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        (
+            status = 422,
+            description = "A parameter is invalid (`errors` names it)",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn customer_events(
     caller: Caller,
     state: State<AppState>,

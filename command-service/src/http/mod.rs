@@ -86,15 +86,31 @@ pub fn router(state: AppState, edge: &platform::http::EdgeSettings) -> Router {
 #[openapi(
     info(
         title = "Order platform: command service",
-        description = "Task-based commands on orders and customers. Every accepted command answers with the aggregate's new version (also its ETag) and an X-Consistency-Token for the query service. Errors are RFC 9457 problems (application/problem+json)."
+        description = "Task-based commands on orders and customers. Every accepted command answers with the \
+            aggregate's new version (also its ETag) and an X-Consistency-Token for the query service. \
+            Errors are RFC 9457 problems (application/problem+json)."
     ),
     paths(
-        customers::register, customers::rename, customers::change_email, current::customer, history::customer_events,
-        orders::place, current::order, orders::add_item, orders::remove_item, orders::confirm, orders::ship, orders::deliver, orders::cancel,
+        customers::register,
+        customers::rename,
+        customers::change_email,
+        current::customer,
+        history::customer_events,
+        orders::place,
+        current::order,
+        orders::add_item,
+        orders::remove_item,
+        orders::confirm,
+        orders::ship,
+        orders::deliver,
+        orders::cancel,
         history::order_events
     ),
     components(schemas(platform::openapi::ProblemSchema)),
-    tags((name = "orders", description = "Place orders and move them through their lifecycle"), (name = "customers", description = "Register customers and change their details"))
+    tags(
+        (name = "orders", description = "Place orders and move them through their lifecycle"),
+        (name = "customers", description = "Register customers and change their details")
+    )
 )]
 struct ApiDoc;
 

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use shared_events::AggregateType;
 
 use super::body::Body;
-use super::docs::{BodyRefused, CommandHeaders, HeadersRefused, OrderChanged, OrderRefused};
+use super::docs::{
+    BodyRefused, CommandHeaders, HeadersRefused, OrderChanged, OrderRefused, fields,
+};
 use super::request::{Answer, CommandInput, OrderAccepted, run};
 use super::{AppState, path_id};
 use crate::commands::Command;
@@ -16,8 +18,8 @@ use crate::domain::order::{
     Lines, LinesError, NewLine, PlaceOrder, Shipment, parse_cancellation_reason,
 };
 use crate::domain::values::{
-    Currency, CustomerId, ISO_4217, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku,
-    Text, UnitPrice,
+    Currency, CustomerId, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku, Text,
+    UnitPrice,
 };
 
 /// Currency of orders placed without one.
@@ -34,28 +36,14 @@ pub struct PlaceOrderRequest {
     customer_id: String,
     /// ISO 4217 code in active use (case-insensitive); default `EUR`.
     #[serde(default)]
-    #[schema(schema_with = currency_schema)]
+    #[schema(schema_with = fields::currency)]
     currency: Option<String>,
     /// At most 100 lines, each SKU once.
     #[serde(default)]
-    #[schema(max_items = 100)]
+    #[schema(schema_with = fields::lines)]
     items: Vec<ItemRequest>,
     #[serde(default)]
     shipping_address: Option<AddressRequest>,
-}
-
-/// The schema of `currency`: one of the codes [`Currency::parse`] accepts, or `null`.
-fn currency_schema() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-    let codes = ISO_4217.iter().map(|code| serde_json::Value::from(*code));
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .enum_values(Some(codes.chain([serde_json::Value::Null])))
-        .description(Some(
-            "ISO 4217 code in active use (case-insensitive); default `EUR`.",
-        ))
-        .examples([serde_json::json!("EUR")])
-        .build()
 }
 
 /// One line: in `POST /orders` items, and the body of `POST /orders/{id}/items`.
@@ -63,23 +51,18 @@ fn currency_schema() -> utoipa::openapi::schema::Object {
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     /// 1–64 of `A–Z a–z 0–9 . _ -`.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", example = "A-1")]
+    #[schema(schema_with = fields::sku)]
     sku: String,
     /// 1–200 characters, not blank, no control characters (surrounding space is trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$",
-        example = "Widget"
-    )]
+    #[schema(schema_with = fields::product_name)]
     name: String,
     /// 1–10 000.
     #[serde(deserialize_with = "integer")]
-    #[schema(minimum = 1, maximum = 10000)]
+    #[schema(schema_with = fields::quantity)]
     quantity: i64,
     /// Price of one unit in minor units, 0–10¹⁰.
     #[serde(deserialize_with = "integer")]
-    #[schema(minimum = 0, maximum = 10000000000_i64)]
+    #[schema(schema_with = fields::unit_price)]
     unit_price_cents: i64,
 }
 
@@ -121,33 +104,17 @@ fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::
 pub struct AddressRequest {
     /// Recipient, 1–200 characters, not blank, no control characters (surrounding space is
     /// trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = fields::recipient)]
     name: String,
     /// Street lines separated by newlines, 1–500 characters; each line non-blank, no other control
     /// characters.
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*(\r?\n[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*)*[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
-    )]
+    #[schema(schema_with = fields::street)]
     street: String,
     /// 1–100 characters, not blank, no control characters (surrounding space is trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = fields::city)]
     city: String,
     /// 1–20 characters, not blank, no control characters (surrounding space is trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 20,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = fields::postal_code)]
     postal_code: String,
     /// ISO 3166-1 alpha-2.
     #[schema(pattern = "^[A-Za-z]{2}$", example = "DE")]
@@ -159,18 +126,10 @@ pub struct AddressRequest {
 #[serde(deny_unknown_fields)]
 pub struct ShipRequest {
     /// 1–100 characters, not blank, no control characters (surrounding space is trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = fields::shipment_text)]
     carrier: String,
     /// 1–100 characters, not blank, no control characters (surrounding space is trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = fields::shipment_text)]
     tracking_number: String,
 }
 
@@ -179,11 +138,7 @@ pub struct ShipRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// 1–500 characters, not blank, no control characters (surrounding space is trimmed).
-    #[schema(
-        min_length = 1,
-        max_length = 500,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = fields::reason)]
     reason: String,
 }
 

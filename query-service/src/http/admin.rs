@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use platform::openapi::ProblemSchema;
 use platform::problem::Problem;
 use rdkafka::consumer::Consumer;
 use serde::Serialize;
@@ -21,7 +22,26 @@ use crate::projections::retry::{self, Retried, RetryError};
 use crate::projections::{checkpoint, dead_letters};
 
 /// `GET /admin/dead-letters?status=parked|retried|discarded&after=&limit=`, oldest first.
-#[utoipa::path(get, path = "/admin/dead-letters", tag = "operations", summary = "Dead letters, oldest first", params(("status" = Option<String>, Query, description = "parked, waiting, retried or discarded", pattern = "^(parked|waiting|retried|discarded)?$"), ("after" = Option<i64>, Query, minimum = 1, description = "`next_after` of the previous page"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 20")), responses((status = 200, description = "A page of dead letters", body = DeadLetterPage), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/admin/dead-letters",
+    tag = "operations",
+    summary = "Dead letters, oldest first",
+    params(
+        ("status" = Option<String>, Query, description = "parked, waiting, retried or discarded", pattern = "^(parked|waiting|retried|discarded)?$"),
+        ("after" = Option<i64>, Query, minimum = 1, description = "`next_after` of the previous page"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "A page of dead letters", body = DeadLetterPage),
+        (
+            status = 422,
+            description = "A parameter is invalid",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -49,7 +69,41 @@ fn letter_id(raw: &str) -> Result<i64, Problem> {
 
 /// `POST /admin/dead-letters/{id}/retry`: applies the letter again. An optional JSON body is a
 /// corrected envelope to apply instead of the stored payload.
-#[utoipa::path(post, path = "/admin/dead-letters/{id}/retry", tag = "operations", summary = "Apply a dead letter again, optionally with a corrected envelope", params(("id" = i64, Path, description = "Dead letter id")), request_body(content = Option<shared_events::EventEnvelope>, content_type = "application/json", description = "A corrected envelope (same aggregate and version); empty to retry the stored payload"), responses((status = 200, description = "Applied (with the waiting versions behind it) or already applied", body = Outcome), (status = 404, description = "Unknown dead letter", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "Already resolved, an earlier version must go first (`needed_version`), or a rebuild runs", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "It still cannot be applied, or the corrected envelope is another event", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/admin/dead-letters/{id}/retry",
+    tag = "operations",
+    summary = "Apply a dead letter again, optionally with a corrected envelope",
+    params(
+        ("id" = i64, Path, description = "Dead letter id"),
+    ),
+    request_body(
+        content = Option<shared_events::EventEnvelope>,
+        content_type = "application/json",
+        description = "A corrected envelope (same aggregate and version); empty to retry the stored payload"
+    ),
+    responses(
+        (status = 200, description = "Applied (with the waiting versions behind it) or already applied", body = Outcome),
+        (
+            status = 404,
+            description = "Unknown dead letter",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        (
+            status = 409,
+            description = "Already resolved, an earlier version must go first (`needed_version`), or a rebuild runs",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        (
+            status = 422,
+            description = "It still cannot be applied, or the corrected envelope is another event",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn retry_dead_letter(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -75,7 +129,30 @@ pub async fn retry_dead_letter(
 }
 
 /// `POST /admin/dead-letters/{id}/discard`.
-#[utoipa::path(post, path = "/admin/dead-letters/{id}/discard", tag = "operations", summary = "Never apply a dead letter; the events waiting behind it follow", params(("id" = i64, Path, description = "Dead letter id")), responses((status = 200, description = "Discarded", body = Outcome), (status = 404, description = "Unknown dead letter", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 409, description = "Already resolved, or a rebuild runs", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/admin/dead-letters/{id}/discard",
+    tag = "operations",
+    summary = "Never apply a dead letter; the events waiting behind it follow",
+    params(
+        ("id" = i64, Path, description = "Dead letter id"),
+    ),
+    responses(
+        (status = 200, description = "Discarded", body = Outcome),
+        (
+            status = 404,
+            description = "Unknown dead letter",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        (
+            status = 409,
+            description = "Already resolved, or a rebuild runs",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn discard_dead_letter(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -161,7 +238,15 @@ pub struct PartitionStatus {
 
 /// `GET /admin/projections`: per partition the recorded offset, high watermark, lag in events
 /// and seconds, last applied event time and rate; the parked dead letters; the latest rebuild.
-#[utoipa::path(get, path = "/admin/projections", tag = "operations", summary = "The projector's position per partition, dead letters and the latest rebuild", responses((status = 200, description = "Status", body = ProjectionsStatus)))]
+#[utoipa::path(
+    get,
+    path = "/admin/projections",
+    tag = "operations",
+    summary = "The projector's position per partition, dead letters and the latest rebuild",
+    responses(
+        (status = 200, description = "Status", body = ProjectionsStatus),
+    )
+)]
 pub async fn projections(State(state): State<AppState>) -> Result<Response, Problem> {
     let mut conn = state.pool.acquire().await?;
     let recorded = checkpoint::offsets(&mut conn, &state.topic).await?;
@@ -246,7 +331,21 @@ pub async fn watermarks_now(state: &AppState) -> HashMap<i32, i64> {
 
 /// `POST /admin/projections/rebuild`: 202 and a rebuild running in this replica, or 409 when
 /// one runs already. Progress: `GET /admin/projections`.
-#[utoipa::path(post, path = "/admin/projections/rebuild", tag = "operations", summary = "Rebuild the views from the start of the topic and swap them in", responses((status = 202, description = "Started; progress in GET /admin/projections", body = RebuildStarted), (status = 409, description = "A rebuild is running", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    post,
+    path = "/admin/projections/rebuild",
+    tag = "operations",
+    summary = "Rebuild the views from the start of the topic and swap them in",
+    responses(
+        (status = 202, description = "Started; progress in GET /admin/projections", body = RebuildStarted),
+        (
+            status = 409,
+            description = "A rebuild is running",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+    )
+)]
 pub async fn rebuild(
     State(state): State<AppState>,
     _headers: HeaderMap,

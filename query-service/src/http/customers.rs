@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
+use platform::openapi::ProblemSchema;
 use platform::problem::Problem;
 use shared_events::AggregateType;
 use uuid::Uuid;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::caching::json_value;
 use super::consistency::Wanted;
+use super::docs::{PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
 use super::orders::page;
 use super::params::Params;
@@ -29,7 +31,32 @@ pub(super) fn own_customer(caller: Caller, id: &str) -> Result<Uuid, Problem> {
 }
 
 /// The customer profile, after waiting for `X-Consistency-Token` / `?min_version=`.
-#[utoipa::path(get, path = "/customers/{id}", tag = "customers", summary = "Customer profile", params(("id" = String, Path, format = Uuid, description = "Customer id"), ("min_version" = Option<i64>, Query, minimum = 1, description = "Wait until the customer is at least at this version"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write.", pattern = r"^ct1\.([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\.[1-9][0-9]{0,17}$"), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The profile", body = crate::projections::customer_profile::Profile, headers(("ETag" = String))), (status = 404, description = "Unknown customer", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/customers/{id}",
+    tag = "customers",
+    summary = "Customer profile",
+    params(
+        ("id" = String, Path, format = Uuid, description = "Customer id"),
+        ("min_version" = Option<i64>, Query, minimum = 1, description = "Wait until the customer is at least at this version"),
+        ViewHeaders,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The profile",
+            body = customer_profile::Profile,
+            headers(("ETag" = String))
+        ),
+        (
+            status = 404,
+            description = "Unknown customer",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        ViewAnswers,
+    )
+)]
 pub async fn profile(
     caller: Caller,
     State(state): State<AppState>,
@@ -54,7 +81,33 @@ pub async fn profile(
 }
 
 /// `GET /customers/{id}/orders?status=&limit=&cursor=`. An unknown customer has no orders.
-#[utoipa::path(get, path = "/customers/{id}/orders", tag = "customers", summary = "A customer's orders, newest first", params(("id" = String, Path, format = Uuid, description = "Customer id"), ("status" = Option<String>, Query, description = "pending, confirmed, shipped, delivered or cancelled", pattern = "^(pending|confirmed|shipped|delivered|cancelled)?$"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page", pattern = r"^(k1\.-?[0-9]{1,16}\.[0-9A-Fa-f]{32})?$"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write.", pattern = r"^ct1\.([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\.[1-9][0-9]{0,17}$"), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of orders", body = super::orders::OrderPage, headers(("ETag" = String))), (status = 404, description = "Not a customer id", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/customers/{id}/orders",
+    tag = "customers",
+    summary = "A customer's orders, newest first",
+    params(
+        ("id" = String, Path, format = Uuid, description = "Customer id"),
+        StatusFilter,
+        PageParams,
+        ViewHeaders,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "A page of orders",
+            body = super::orders::OrderPage,
+            headers(("ETag" = String))
+        ),
+        (
+            status = 404,
+            description = "Not a customer id",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        ViewAnswers,
+    )
+)]
 pub async fn orders(
     caller: Caller,
     State(state): State<AppState>,

@@ -6,6 +6,7 @@ mod admin;
 mod caching;
 pub mod consistency;
 mod customers;
+pub mod docs;
 mod error;
 mod orders;
 mod params;
@@ -122,7 +123,9 @@ fn back_office() -> Router<AppState> {
 #[openapi(
     info(
         title = "Order platform: query service",
-        description = "Denormalized views of orders and customers, updated from the event topic. Every view has an ETag (304 on If-None-Match); send a command's X-Consistency-Token to read your own write. Errors are RFC 9457 problems (application/problem+json)."
+        description = "Denormalized views of orders and customers, updated from the event topic. Every view has an \
+            ETag (304 on If-None-Match); send a command's X-Consistency-Token to read your own write. \
+            Errors are RFC 9457 problems (application/problem+json)."
     ),
     paths(
         orders::detail, orders::search, customers::profile, customers::orders,

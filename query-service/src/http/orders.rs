@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
+use platform::openapi::ProblemSchema;
 use platform::problem::Problem;
 use shared_events::AggregateType;
 use uuid::Uuid;
@@ -13,13 +14,39 @@ use uuid::Uuid;
 use super::AppState;
 use super::caching::{json_value, json_view};
 use super::consistency::Wanted;
+use super::docs::{PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
 use super::params::Params;
 use crate::projections::order_detail;
 use crate::projections::order_lists::{self, OrderSummary, Search};
 
 /// The order detail document, after waiting for `X-Consistency-Token` / `?min_version=`.
-#[utoipa::path(get, path = "/orders/{id}", tag = "orders", summary = "Order detail", params(("id" = String, Path, format = Uuid, description = "Order id"), ("min_version" = Option<i64>, Query, minimum = 1, description = "Wait until the view has at least this version"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write.", pattern = r"^ct1\.([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\.[1-9][0-9]{0,17}$"), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The order", body = crate::projections::order_detail::OrderDetail, headers(("ETag" = String, description = "Changes whenever the document does"))), (status = 404, description = "Unknown order", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    summary = "Order detail",
+    params(
+        ("id" = String, Path, format = Uuid, description = "Order id"),
+        ("min_version" = Option<i64>, Query, minimum = 1, description = "Wait until the view has at least this version"),
+        ViewHeaders,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The order",
+            body = order_detail::OrderDetail,
+            headers(("ETag" = String, description = "Changes whenever the document does"))
+        ),
+        (
+            status = 404,
+            description = "Unknown order",
+            body = ProblemSchema,
+            content_type = "application/problem+json"
+        ),
+        ViewAnswers,
+    )
+)]
 pub async fn detail(
     caller: Caller,
     State(state): State<AppState>,
@@ -62,7 +89,29 @@ pub fn page(items: Vec<OrderSummary>, limit: i64) -> OrderPage {
 }
 
 /// `GET /orders?status=&customer_id=&placed_after=&placed_before=&limit=&cursor=`.
-#[utoipa::path(get, path = "/orders", tag = "orders", summary = "Back-office order search, newest first", params(("status" = Option<String>, Query, description = "pending, confirmed, shipped, delivered or cancelled", pattern = "^(pending|confirmed|shipped|delivered|cancelled)?$"), ("customer_id" = Option<String>, Query, format = Uuid, description = "Only this customer's orders"), ("placed_after" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"), ("placed_before" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive; later than placed_after"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page", pattern = r"^(k1\.-?[0-9]{1,16}\.[0-9A-Fa-f]{32})?$"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write.", pattern = r"^ct1\.([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\.[1-9][0-9]{0,17}$"), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of orders", body = OrderPage, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    summary = "Back-office order search, newest first",
+    params(
+        StatusFilter,
+        ("customer_id" = Option<String>, Query, format = Uuid, description = "Only this customer's orders"),
+        ("placed_after" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"),
+        ("placed_before" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive; later than placed_after"),
+        PageParams,
+        ViewHeaders,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "A page of orders",
+            body = OrderPage,
+            headers(("ETag" = String))
+        ),
+        ViewAnswers,
+    )
+)]
 pub async fn search(
     caller: Caller,
     State(state): State<AppState>,

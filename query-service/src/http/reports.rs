@@ -12,6 +12,7 @@ use platform::problem::Problem;
 use super::AppState;
 use super::caching::json_value;
 use super::consistency::Wanted;
+use super::docs::{PageParams, ViewAnswers, ViewHeaders};
 use super::params::Params;
 use crate::projections::daily_sales;
 use crate::projections::order_lists::{self, Cursor};
@@ -40,7 +41,25 @@ pub struct SalesReport {
 const MAX_REPORT_DAYS: u64 = 366;
 
 /// Confirmed orders awaiting shipment, oldest first, with their age: `?limit=&cursor=`.
-#[utoipa::path(get, path = "/dashboards/shipping", tag = "back office", summary = "Confirmed orders awaiting shipment, longest waiting first", params(("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page", pattern = r"^(k1\.-?[0-9]{1,16}\.[0-9A-Fa-f]{32})?$"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write.", pattern = r"^ct1\.([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\.[1-9][0-9]{0,17}$"), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "A page of the dashboard", body = ShippingPage, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/dashboards/shipping",
+    tag = "back office",
+    summary = "Confirmed orders awaiting shipment, longest waiting first",
+    params(
+        PageParams,
+        ViewHeaders,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "A page of the dashboard",
+            body = ShippingPage,
+            headers(("ETag" = String))
+        ),
+        ViewAnswers,
+    )
+)]
 pub async fn shipping(
     caller: Caller,
     State(state): State<AppState>,
@@ -78,7 +97,26 @@ pub async fn shipping(
 
 /// Sales per UTC day and currency: `?from=YYYY-MM-DD&to=YYYY-MM-DD` (inclusive; default the
 /// last 30 days; at most 366 days).
-#[utoipa::path(get, path = "/reports/daily-sales", tag = "back office", summary = "Sales per UTC day and currency", params(("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD, inclusive; default 29 days before to; not after to"), ("to" = Option<String>, Query, format = Date, description = "YYYY-MM-DD, inclusive; default today; the range covers at most 366 days"), ("X-Consistency-Token" = Option<String>, Header, description = "From a command response: wait until the views include that write.", pattern = r"^ct1\.([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})\.[1-9][0-9]{0,17}$"), ("If-None-Match" = Option<String>, Header, description = "An ETag of this view: 304 if it is unchanged.")), responses((status = 200, description = "The report", body = SalesReport, headers(("ETag" = String))), (status = 304, description = "Unchanged since the ETag in If-None-Match"), (status = 400, description = "X-Consistency-Token is malformed", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 422, description = "A parameter is invalid", body = platform::openapi::ProblemSchema, content_type = "application/problem+json"), (status = 503, description = "The views did not catch up with the token in time (Retry-After)", body = platform::openapi::ProblemSchema, content_type = "application/problem+json")))]
+#[utoipa::path(
+    get,
+    path = "/reports/daily-sales",
+    tag = "back office",
+    summary = "Sales per UTC day and currency",
+    params(
+        ("from" = Option<String>, Query, format = Date, description = "YYYY-MM-DD, inclusive; default 29 days before to; not after to"),
+        ("to" = Option<String>, Query, format = Date, description = "YYYY-MM-DD, inclusive; default today; the range covers at most 366 days"),
+        ViewHeaders,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The report",
+            body = SalesReport,
+            headers(("ETag" = String))
+        ),
+        ViewAnswers,
+    )
+)]
 pub async fn daily_sales(
     caller: Caller,
     State(state): State<AppState>,

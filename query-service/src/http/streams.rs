@@ -25,6 +25,7 @@ use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
+use super::docs::{StreamTicketParam, TooManyStreams};
 use super::error::not_found;
 use crate::changes;
 use crate::projections::{customer_profile, order_detail, order_lists};
@@ -154,7 +155,7 @@ fn is_stream_path(path: &str) -> bool {
     summary = "Live order detail (Server-Sent Events)",
     params(
         ("id" = String, Path, format = Uuid, description = "Order id"),
-        ("ticket" = Option<String>, Query, description = "A stream ticket, instead of Authorization"),
+        StreamTicketParam,
     ),
     responses(
         (
@@ -165,10 +166,7 @@ fn is_stream_path(path: &str) -> bool {
             status = 404, description = "Unknown order (or another customer's)", body = ProblemSchema,
             content_type = "application/problem+json"
         ),
-        (
-            status = 429, description = "This client has STREAMS_PER_CLIENT streams open here", body = ProblemSchema,
-            content_type = "application/problem+json"
-        ),
+        TooManyStreams,
     )
 )]
 pub async fn order(
@@ -209,7 +207,7 @@ async fn visible_order(
     summary = "Live list of a customer's newest orders (Server-Sent Events)",
     params(
         ("id" = String, Path, format = Uuid, description = "Customer id"),
-        ("ticket" = Option<String>, Query, description = "A stream ticket, instead of Authorization"),
+        StreamTicketParam,
     ),
     responses(
         (
@@ -220,10 +218,7 @@ async fn visible_order(
             status = 404, description = "Unknown customer (or another one than the caller)", body = ProblemSchema,
             content_type = "application/problem+json"
         ),
-        (
-            status = 429, description = "This client has STREAMS_PER_CLIENT streams open here", body = ProblemSchema,
-            content_type = "application/problem+json"
-        ),
+        TooManyStreams,
     )
 )]
 pub async fn customer_orders(

@@ -99,7 +99,7 @@ pub struct DeadLetter {
     pub key: Option<String>,
     /// The payload: JSON when it is JSON, otherwise the text (lossily decoded).
     #[sqlx(skip)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub payload: serde_json::Value,
     #[serde(skip)]
     #[schema(ignore)]

@@ -16,7 +16,7 @@ use super::values::{
     Currency, CustomerId, Invalid, OrderId, ProductName, Quantity, ShippingAddress, Sku, UnitPrice,
 };
 
-pub use decide::{OrderRuleViolation, Shipment, parse_cancellation_reason};
+pub use decide::{MAX_REASON_CHARS, OrderRuleViolation, Shipment, parse_cancellation_reason};
 
 /// One line of a command, already valid.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use crate::{TestApp, wait_for};
+use super::TestApp;
+use crate::wait_for;
 
 /// A running service process; killed when dropped.
 #[derive(Debug)]
