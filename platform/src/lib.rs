@@ -12,6 +12,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod peer;
 pub mod problem;
 pub mod serve;

@@ -15,6 +15,7 @@ use shared_events::AggregateType;
 use shared_events::order::{OrderLine, ShippingAddress};
 use uuid::Uuid;
 
+use super::docs::{CustomerPath, OrderPath};
 use super::{AppState, error, path_id};
 
 use crate::domain::customer::Customer;
@@ -97,7 +98,7 @@ impl From<Customer> for CustomerState {
     path = "/orders/{id}",
     tag = "orders",
     summary = "The order as it is now (strict read from the write model)",
-    params(("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
+    params(OrderPath),
     responses(
         (
             status = 200, description = "The order", body = OrderState,
@@ -130,7 +131,7 @@ pub async fn order(
     path = "/customers/{id}",
     tag = "customers",
     summary = "The customer as they are now (strict read from the write model)",
-    params(("id" = String, Path, format = Uuid, description = "Customer id (UUID)")),
+    params(CustomerPath),
     responses(
         (
             status = 200, description = "The customer", body = CustomerState,

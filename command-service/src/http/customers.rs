@@ -8,7 +8,9 @@ use serde::Deserialize;
 use shared_events::AggregateType;
 
 use super::body::Body;
-use super::docs::{BodyRefused, CommandHeaders, CustomerChanged, CustomerRefused, fields};
+use super::docs::{
+    BodyRefused, CommandHeaders, CustomerChanged, CustomerPath, CustomerRefused, fields,
+};
 use super::request::{Answer, CommandInput, CustomerAccepted, run};
 use super::{AppState, path_id};
 use crate::commands::Command;
@@ -122,12 +124,8 @@ pub async fn register(
     tag = "customers",
     summary = "Rename a customer",
     request_body(content = RenameRequest, content_type = "application/json"),
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Customer id (UUID)")),
-    responses(
-        CustomerChanged,
-        CustomerRefused,
-        BodyRefused,
-    )
+    params(CommandHeaders, CustomerPath),
+    responses(CustomerChanged, CustomerRefused, BodyRefused)
 )]
 pub async fn rename(
     State(state): State<AppState>,
@@ -146,12 +144,8 @@ pub async fn rename(
     tag = "customers",
     summary = "Change a customer's email address",
     request_body(content = ChangeEmailRequest, content_type = "application/json"),
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Customer id (UUID)")),
-    responses(
-        CustomerChanged,
-        CustomerRefused,
-        BodyRefused,
-    )
+    params(CommandHeaders, CustomerPath),
+    responses(CustomerChanged, CustomerRefused, BodyRefused)
 )]
 pub async fn change_email(
     State(state): State<AppState>,

@@ -28,6 +28,33 @@ pub struct CommandHeaders {
     pub request_id: Option<String>,
 }
 
+/// The order a path names.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrderPath {
+    /// Order id (UUID)
+    #[param(format = Uuid)]
+    pub id: String,
+}
+
+/// The customer a path names.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CustomerPath {
+    /// Customer id (UUID)
+    #[param(format = Uuid)]
+    pub id: String,
+}
+
+/// The line a path names, by its SKU.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SkuPath {
+    /// The line's SKU
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub sku: String,
+}
+
 /// The page of a history to return.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]

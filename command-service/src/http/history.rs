@@ -1,43 +1,29 @@
 //! The audit trail: `GET /orders/{id}/events` and `GET /customers/{id}/events`.
 
-use std::collections::HashMap;
-use std::ops::RangeInclusive;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use platform::auth::Caller;
 use platform::openapi::ProblemSchema;
-use platform::problem::{FieldErrors, Problem};
+use platform::params::QueryParams;
+use platform::problem::Problem;
 use shared_events::AggregateType;
 use uuid::Uuid;
 
-use super::docs::HistoryPage;
+use super::docs::{CustomerPath, HistoryPage, OrderPath};
 use super::{AppState, path_id};
 use crate::commands::CommandError;
 
 /// Most events one page returns.
 const MAX_PAGE: i64 = 1000;
 
-/// `?after_version=&limit=`: the page of the history to return, parsed by hand so that a bad
-/// value (also an empty one) is a field-level 422 like every other invalid input.
-fn page(query: &HashMap<String, String>) -> Result<(i64, i64), Problem> {
-    let mut fields = FieldErrors::default();
-    let mut number = |name: &str, default: i64, range: RangeInclusive<i64>| {
-        let Some(raw) = query.get(name) else {
-            return Some(default);
-        };
-        let parsed = raw
-            .parse::<i64>()
-            .ok()
-            .filter(|value| range.contains(value));
-        let (min, max) = range.into_inner();
-        let message = || format!("must be an integer from {min} to {max}");
-        fields.check(|| name.to_owned(), parsed.ok_or_else(message))
-    };
-    let after = number("after_version", 0, 0..=i64::MAX);
-    let limit = number("limit", MAX_PAGE, 1..=MAX_PAGE);
-    fields.finish(after.zip(limit))
+/// `?after_version=&limit=`: the page of the history to return; a bad value (also an empty
+/// one) is a field-level 422 like every other invalid input.
+fn page(mut params: QueryParams) -> Result<(i64, i64), Problem> {
+    let after = params.integer("after_version", 0..=i64::MAX).unwrap_or(0);
+    let limit = params.integer("limit", 1..=MAX_PAGE).unwrap_or(MAX_PAGE);
+    params.finish()?;
+    Ok((after, limit))
 }
 
 /// A page of an aggregate's history.
@@ -56,7 +42,7 @@ pub struct History {
     tag = "orders",
     summary = "The order's events (audit trail), oldest first",
     params(
-        ("id" = String, Path, format = Uuid, description = "Order id (UUID)"),
+        OrderPath,
         HistoryPage,
     ),
     responses(
@@ -79,7 +65,7 @@ pub async fn order_events(
     caller: Caller,
     state: State<AppState>,
     Path(id): Path<String>,
-    page: Query<HashMap<String, String>>,
+    page: QueryParams,
 ) -> Result<Response, Problem> {
     history(caller, state, AggregateType::Order, &id, page).await
 }
@@ -91,7 +77,7 @@ pub async fn order_events(
     tag = "customers",
     summary = "The customer's events (audit trail), oldest first",
     params(
-        ("id" = String, Path, format = Uuid, description = "Customer id (UUID)"),
+        CustomerPath,
         HistoryPage,
     ),
     responses(
@@ -114,7 +100,7 @@ pub async fn customer_events(
     caller: Caller,
     state: State<AppState>,
     Path(id): Path<String>,
-    page: Query<HashMap<String, String>>,
+    page: QueryParams,
 ) -> Result<Response, Problem> {
     history(caller, state, AggregateType::Customer, &id, page).await
 }
@@ -126,9 +112,9 @@ async fn history(
     State(state): State<AppState>,
     aggregate: AggregateType,
     id: &str,
-    Query(query): Query<HashMap<String, String>>,
+    params: QueryParams,
 ) -> Result<Response, Problem> {
-    let (after, limit) = page(&query)?;
+    let (after, limit) = page(params)?;
     let id = path_id(id, aggregate)?;
     let events = state.commands.history(aggregate, id, after, limit).await?;
     // Whose it is, from its first event (every event of an aggregate is keyed by its
@@ -164,18 +150,18 @@ async fn history(
 mod tests {
     use super::*;
 
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
+    fn query(pairs: &[(&str, &str)]) -> QueryParams {
+        let pairs = pairs
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        QueryParams::from_map(pairs.collect())
     }
 
     #[test]
     fn pages_default_and_refuse_out_of_range_or_empty_values() {
-        assert_eq!(page(&query(&[])).unwrap(), (0, MAX_PAGE));
+        assert_eq!(page(query(&[])).unwrap(), (0, MAX_PAGE));
         assert_eq!(
-            page(&query(&[("after_version", "3"), ("limit", "10")])).unwrap(),
+            page(query(&[("after_version", "3"), ("limit", "10")])).unwrap(),
             (3, 10)
         );
         for bad in [
@@ -185,7 +171,7 @@ mod tests {
             ("after_version", "-1"),
             ("after_version", "x"),
         ] {
-            let problem = page(&query(&[bad])).unwrap_err();
+            let problem = page(query(&[bad])).unwrap_err();
             assert_eq!(problem.status(), 422, "{bad:?}");
         }
     }

@@ -9,7 +9,8 @@ use shared_events::AggregateType;
 
 use super::body::Body;
 use super::docs::{
-    BodyRefused, CommandHeaders, HeadersRefused, OrderChanged, OrderRefused, fields,
+    BodyRefused, CommandHeaders, HeadersRefused, OrderChanged, OrderPath, OrderRefused, SkuPath,
+    fields,
 };
 use super::request::{Answer, CommandInput, OrderAccepted, run};
 use super::{AppState, path_id};
@@ -304,12 +305,8 @@ pub async fn place(
     tag = "orders",
     summary = "Add a line, or more units of a SKU",
     request_body(content = ItemRequest, content_type = "application/json"),
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
-    responses(
-        OrderChanged,
-        OrderRefused,
-        BodyRefused,
-    )
+    params(CommandHeaders, OrderPath),
+    responses(OrderChanged, OrderRefused, BodyRefused)
 )]
 pub async fn add_item(
     State(state): State<AppState>,
@@ -327,12 +324,8 @@ pub async fn add_item(
     path = "/orders/{id}/items/{sku}",
     tag = "orders",
     summary = "Remove a line",
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)"), ("sku" = String, Path, description = "The line's SKU", pattern = "^[A-Za-z0-9._-]{1,64}$")),
-    responses(
-        OrderChanged,
-        OrderRefused,
-        HeadersRefused,
-    )
+    params(CommandHeaders, OrderPath, SkuPath),
+    responses(OrderChanged, OrderRefused, HeadersRefused)
 )]
 pub async fn remove_item(
     State(state): State<AppState>,
@@ -352,12 +345,8 @@ pub async fn remove_item(
     path = "/orders/{id}/confirm",
     tag = "orders",
     summary = "Confirm a pending order",
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
-    responses(
-        OrderChanged,
-        OrderRefused,
-        HeadersRefused,
-    )
+    params(CommandHeaders, OrderPath),
+    responses(OrderChanged, OrderRefused, HeadersRefused)
 )]
 pub async fn confirm(
     State(state): State<AppState>,
@@ -375,12 +364,8 @@ pub async fn confirm(
     tag = "orders",
     summary = "Ship a confirmed order",
     request_body(content = ShipRequest, content_type = "application/json"),
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
-    responses(
-        OrderChanged,
-        OrderRefused,
-        BodyRefused,
-    )
+    params(CommandHeaders, OrderPath),
+    responses(OrderChanged, OrderRefused, BodyRefused)
 )]
 pub async fn ship(
     State(state): State<AppState>,
@@ -398,12 +383,8 @@ pub async fn ship(
     path = "/orders/{id}/deliver",
     tag = "orders",
     summary = "Mark a shipped order delivered",
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
-    responses(
-        OrderChanged,
-        OrderRefused,
-        HeadersRefused,
-    )
+    params(CommandHeaders, OrderPath),
+    responses(OrderChanged, OrderRefused, HeadersRefused)
 )]
 pub async fn deliver(
     State(state): State<AppState>,
@@ -421,12 +402,8 @@ pub async fn deliver(
     tag = "orders",
     summary = "Cancel a pending or confirmed order",
     request_body(content = CancelRequest, content_type = "application/json"),
-    params(CommandHeaders, ("id" = String, Path, format = Uuid, description = "Order id (UUID)")),
-    responses(
-        OrderChanged,
-        OrderRefused,
-        BodyRefused,
-    )
+    params(CommandHeaders, OrderPath),
+    responses(OrderChanged, OrderRefused, BodyRefused)
 )]
 pub async fn cancel(
     State(state): State<AppState>,

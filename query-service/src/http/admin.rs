@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::rebuild_refused;
-use super::params::Params;
+use super::params::{Params, ViewParams};
 use crate::projections::retry::{self, Retried, RetryError};
 use crate::projections::{checkpoint, dead_letters};
 
@@ -44,13 +44,11 @@ use crate::projections::{checkpoint, dead_letters};
 )]
 pub async fn list_dead_letters(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    mut params: Params,
 ) -> Result<Response, Problem> {
-    let get = |name: &str| query.get(name).map(String::as_str);
-    let mut params = Params::default();
-    let status = params.letter_status(get("status"));
-    let after = params.version("after", get("after")).unwrap_or(0);
-    let limit = params.limit(get("limit"));
+    let status = params.letter_status();
+    let after = params.version("after").unwrap_or(0);
+    let limit = params.limit();
     params.finish()?;
     let letters = dead_letters::list(&state.pool, status, after, limit).await?;
     let next = (letters.len() as i64 == limit)

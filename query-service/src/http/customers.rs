@@ -1,9 +1,7 @@
 //! `GET /customers/{id}` (profile) and `GET /customers/{id}/orders` (their orders, newest
 //! first).
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
@@ -15,10 +13,10 @@ use uuid::Uuid;
 use super::AppState;
 use super::caching::json_value;
 use super::consistency::Wanted;
-use super::docs::{PageParams, StatusFilter, ViewAnswers, ViewHeaders};
+use super::docs::{CustomerPath, PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
 use super::orders::page;
-use super::params::Params;
+use super::params::{Params, ViewParams};
 use crate::projections::{customer_profile, order_lists};
 
 /// The customer `id` names, if the caller may see them; otherwise a 404 that does not say
@@ -37,7 +35,7 @@ pub(super) fn own_customer(caller: Caller, id: &str) -> Result<Uuid, Problem> {
     tag = "customers",
     summary = "Customer profile",
     params(
-        ("id" = String, Path, format = Uuid, description = "Customer id"),
+        CustomerPath,
         ("min_version" = Option<i64>, Query, minimum = 1, description = "Wait until the customer is at least at this version"),
         ViewHeaders,
     ),
@@ -61,11 +59,10 @@ pub async fn profile(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    mut params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let mut params = Params::default();
-    let min_version = params.version("min_version", query.get("min_version").map(String::as_str));
+    let min_version = params.version("min_version");
     params.finish()?;
     let customer_id = own_customer(caller, &id)?;
     state
@@ -87,7 +84,7 @@ pub async fn profile(
     tag = "customers",
     summary = "A customer's orders, newest first",
     params(
-        ("id" = String, Path, format = Uuid, description = "Customer id"),
+        CustomerPath,
         StatusFilter,
         PageParams,
         ViewHeaders,
@@ -112,14 +109,12 @@ pub async fn orders(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    mut params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let get = |name: &str| query.get(name).map(String::as_str);
-    let mut params = Params::default();
-    let status = params.status(get("status"));
-    let limit = params.limit(get("limit"));
-    let cursor = params.cursor(get("cursor"));
+    let status = params.status();
+    let limit = params.limit();
+    let cursor = params.cursor();
     params.finish()?;
     let customer_id = own_customer(caller, &id)?;
     state

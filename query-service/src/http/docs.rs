@@ -20,6 +20,24 @@ pub struct ViewHeaders {
     pub if_none_match: Option<String>,
 }
 
+/// The order a path names.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrderPath {
+    /// Order id
+    #[param(format = Uuid)]
+    pub id: String,
+}
+
+/// The customer a path names.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CustomerPath {
+    /// Customer id
+    #[param(format = Uuid)]
+    pub id: String,
+}
+
 /// Where a page of a list starts and how long it is.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -1,8 +1,6 @@
 //! `GET /orders/{id}` (order detail) and `GET /orders` (back-office search).
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
@@ -14,9 +12,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::caching::{json_value, json_view};
 use super::consistency::Wanted;
-use super::docs::{PageParams, StatusFilter, ViewAnswers, ViewHeaders};
+use super::docs::{OrderPath, PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
-use super::params::Params;
+use super::params::{Params, ViewParams};
 use crate::projections::order_detail;
 use crate::projections::order_lists::{self, OrderSummary, Search};
 
@@ -27,7 +25,7 @@ use crate::projections::order_lists::{self, OrderSummary, Search};
     tag = "orders",
     summary = "Order detail",
     params(
-        ("id" = String, Path, format = Uuid, description = "Order id"),
+        OrderPath,
         ("min_version" = Option<i64>, Query, minimum = 1, description = "Wait until the view has at least this version"),
         ViewHeaders,
     ),
@@ -51,11 +49,10 @@ pub async fn detail(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    mut params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let mut params = Params::default();
-    let min_version = params.version("min_version", query.get("min_version").map(String::as_str));
+    let min_version = params.version("min_version");
     params.finish()?;
     let order_id = Uuid::try_parse(&id).map_err(|_| not_found(AggregateType::Order, &id))?;
     state
@@ -115,19 +112,17 @@ pub fn page(items: Vec<OrderSummary>, limit: i64) -> OrderPage {
 pub async fn search(
     caller: Caller,
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    mut params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let get = |name: &str| query.get(name).map(String::as_str);
-    let mut params = Params::default();
     let search = Search {
-        customer_id: params.uuid("customer_id", get("customer_id")),
-        status: params.status(get("status")),
-        placed_after: params.time("placed_after", get("placed_after")),
-        placed_before: params.time("placed_before", get("placed_before")),
+        customer_id: params.uuid("customer_id"),
+        status: params.status(),
+        placed_after: params.time("placed_after"),
+        placed_before: params.time("placed_before"),
     };
-    let limit = params.limit(get("limit"));
-    let cursor = params.cursor(get("cursor"));
+    let limit = params.limit();
+    let cursor = params.cursor();
     if let (Some(after), Some(before)) = (search.placed_after, search.placed_before)
         && after >= before
     {

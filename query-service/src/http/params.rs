@@ -1,83 +1,61 @@
-//! Query-string parameters of the list screens, parsed with field-level errors (422) instead
-//! of serde's one-line rejections.
+//! The query parameters of the views, on top of [`platform::params::QueryParams`]: paging,
+//! the status filters, versions, times and dates.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use platform::problem::{FieldErrors, Problem};
+use platform::params::QueryParams;
 use shared_events::order::OrderStatus;
-use uuid::Uuid;
 
 use crate::projections::dead_letters::LetterStatus;
 use crate::projections::order_lists::Cursor;
+
+/// The query string of a view request.
+pub type Params = QueryParams;
 
 /// Default and largest page size of the list screens.
 pub const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
-/// The parameters of one request, parsed into domain values, with every invalid one recorded.
-#[derive(Debug, Default)]
-pub struct Params(FieldErrors);
-
-impl Params {
-    fn field<T>(
-        &mut self,
-        name: &str,
-        raw: Option<&str>,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        self.0.check(|| name.to_owned(), parse(raw?))
-    }
-
+/// The parameters the views share.
+pub trait ViewParams {
     /// `limit`: 1–100, default 20.
-    pub fn limit(&mut self, raw: Option<&str>) -> i64 {
-        self.field("limit", raw, |r| {
-            r.parse::<i64>()
-                .ok()
-                .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| format!("must be an integer from 1 to {MAX_LIMIT}"))
-        })
-        .unwrap_or(DEFAULT_LIMIT)
-    }
-
+    fn limit(&mut self) -> i64;
     /// `status`: one of the order statuses; empty (a form's "any") is no filter.
-    pub fn status(&mut self, raw: Option<&str>) -> Option<OrderStatus> {
-        self.one_of("status", raw, &OrderStatus::ALL, OrderStatus::as_str)
-    }
-
+    fn status(&mut self) -> Option<OrderStatus>;
     /// `status` of a dead letter; empty is no filter.
-    pub fn letter_status(&mut self, raw: Option<&str>) -> Option<LetterStatus> {
-        self.one_of("status", raw, &LetterStatus::ALL, LetterStatus::as_str)
-    }
-
-    /// One word of a vocabulary (`all`, written by `name_of`); empty is none.
-    fn one_of<T: Copy>(
-        &mut self,
-        name: &str,
-        raw: Option<&str>,
-        all: &[T],
-        name_of: fn(T) -> &'static str,
-    ) -> Option<T> {
-        self.field(name, raw.filter(|r| !r.is_empty()), |r| {
-            all.iter()
-                .copied()
-                .find(|v| name_of(*v) == r)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = all.iter().map(|v| name_of(*v)).collect();
-                    format!("must be one of {}", names.join(", "))
-                })
-        })
-    }
-
+    fn letter_status(&mut self) -> Option<LetterStatus>;
     /// `cursor`: a `next_cursor` from an earlier page; empty is the first page.
-    pub fn cursor(&mut self, raw: Option<&str>) -> Option<Cursor> {
-        self.field("cursor", raw.filter(|r| !r.is_empty()), |r| {
+    fn cursor(&mut self) -> Option<Cursor>;
+    /// An RFC 3339 timestamp.
+    fn time(&mut self, name: &str) -> Option<DateTime<Utc>>;
+    /// A calendar date `YYYY-MM-DD`.
+    fn date(&mut self, name: &str) -> Option<NaiveDate>;
+    /// A positive aggregate version.
+    fn version(&mut self, name: &str) -> Option<i64>;
+}
+
+impl ViewParams for QueryParams {
+    fn limit(&mut self) -> i64 {
+        self.integer("limit", 1..=MAX_LIMIT)
+            .unwrap_or(DEFAULT_LIMIT)
+    }
+
+    fn status(&mut self) -> Option<OrderStatus> {
+        self.one_of("status", &OrderStatus::ALL, OrderStatus::as_str)
+    }
+
+    fn letter_status(&mut self) -> Option<LetterStatus> {
+        self.one_of("status", &LetterStatus::ALL, LetterStatus::as_str)
+    }
+
+    fn cursor(&mut self) -> Option<Cursor> {
+        self.non_empty("cursor", |r| {
             r.parse::<Cursor>()
                 .map_err(|_| "must be a next_cursor from an earlier page".to_owned())
         })
     }
 
-    /// An RFC 3339 timestamp.
-    pub fn time(&mut self, name: &str, raw: Option<&str>) -> Option<DateTime<Utc>> {
-        self.field(name, raw, |r| {
+    fn time(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        self.field(name, |r| {
             DateTime::parse_from_rfc3339(r)
                 .ok()
                 .map(|t| t.to_utc())
@@ -88,9 +66,8 @@ impl Params {
         })
     }
 
-    /// A calendar date `YYYY-MM-DD`.
-    pub fn date(&mut self, name: &str, raw: Option<&str>) -> Option<NaiveDate> {
-        self.field(name, raw, |r| {
+    fn date(&mut self, name: &str) -> Option<NaiveDate> {
+        self.field(name, |r| {
             NaiveDate::parse_from_str(r, "%Y-%m-%d")
                 .ok()
                 .filter(|d| (1..=9999).contains(&d.year()))
@@ -98,30 +75,12 @@ impl Params {
         })
     }
 
-    /// A UUID.
-    pub fn uuid(&mut self, name: &str, raw: Option<&str>) -> Option<Uuid> {
-        self.field(name, raw, |r| {
-            Uuid::try_parse(r).map_err(|_| "must be a UUID".to_owned())
-        })
-    }
-
-    /// A positive aggregate version.
-    pub fn version(&mut self, name: &str, raw: Option<&str>) -> Option<i64> {
-        self.field(name, raw, |r| {
+    fn version(&mut self, name: &str) -> Option<i64> {
+        self.field(name, |r| {
             r.parse::<i64>()
                 .ok()
                 .filter(|v| *v >= 1)
                 .ok_or_else(|| "must be a positive integer".to_owned())
         })
-    }
-
-    /// Records an error that involves several parameters.
-    pub fn refuse(&mut self, name: &str, message: &str) {
-        self.0.refuse(name, message);
-    }
-
-    /// `Ok` when every parameter was valid, otherwise a 422 listing them.
-    pub fn finish(self) -> Result<(), Problem> {
-        self.0.finish(Some(()))
     }
 }

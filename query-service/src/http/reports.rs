@@ -1,8 +1,6 @@
 //! `GET /dashboards/shipping` and `GET /reports/daily-sales`.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{Days, Utc};
@@ -13,7 +11,7 @@ use super::AppState;
 use super::caching::json_value;
 use super::consistency::Wanted;
 use super::docs::{PageParams, ViewAnswers, ViewHeaders};
-use super::params::Params;
+use super::params::{Params, ViewParams};
 use crate::projections::daily_sales;
 use crate::projections::order_lists::{self, Cursor};
 
@@ -63,13 +61,11 @@ const MAX_REPORT_DAYS: u64 = 366;
 pub async fn shipping(
     caller: Caller,
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    mut params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let get = |name: &str| query.get(name).map(String::as_str);
-    let mut params = Params::default();
-    let limit = params.limit(get("limit"));
-    let cursor = params.cursor(get("cursor"));
+    let limit = params.limit();
+    let cursor = params.cursor();
     params.finish()?;
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
@@ -120,15 +116,13 @@ pub async fn shipping(
 pub async fn daily_sales(
     caller: Caller,
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    mut params: Params,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let get = |name: &str| query.get(name).map(String::as_str);
-    let mut params = Params::default();
     let today = Utc::now().date_naive();
-    let to = params.date("to", get("to")).unwrap_or(today);
+    let to = params.date("to").unwrap_or(today);
     let from = params
-        .date("from", get("from"))
+        .date("from")
         .unwrap_or_else(|| to.checked_sub_days(Days::new(29)).unwrap_or(to));
     if from > to {
         params.refuse("from", "must not be after to");

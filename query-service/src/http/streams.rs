@@ -25,7 +25,7 @@ use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
-use super::docs::{StreamTicketParam, TooManyStreams};
+use super::docs::{CustomerPath, OrderPath, StreamTicketParam, TooManyStreams};
 use super::error::not_found;
 use crate::changes;
 use crate::projections::{customer_profile, order_detail, order_lists};
@@ -154,7 +154,7 @@ fn is_stream_path(path: &str) -> bool {
     tag = "streams",
     summary = "Live order detail (Server-Sent Events)",
     params(
-        ("id" = String, Path, format = Uuid, description = "Order id"),
+        OrderPath,
         StreamTicketParam,
     ),
     responses(
@@ -206,7 +206,7 @@ async fn visible_order(
     tag = "streams",
     summary = "Live list of a customer's newest orders (Server-Sent Events)",
     params(
-        ("id" = String, Path, format = Uuid, description = "Customer id"),
+        CustomerPath,
         StreamTicketParam,
     ),
     responses(
