@@ -248,6 +248,26 @@ launch_service() {
   STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
 }
 
+# build_web: installs the frontends' toolchain (pinned by web/package-lock.json, from the npm
+# registry) and builds web/dist.
+build_web() {
+  say "building the frontends (web/)"
+  (cd "$ROOT/web" && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } \
+    && npm run --silent build)
+}
+
+# serve_web PORT COMMAND_URL QUERY_URL: serves web/dist and waits until it answers.
+serve_web() {
+  (cd "$ROOT/web" && WEB_PORT="$1" COMMAND_URL="$2" QUERY_URL="$3" exec node serve.mjs) &
+  STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$1/" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  echo "the web server on port $1 did not answer" >&2
+  exit 1
+}
+
 # start_services COMMAND_DB QUERY_DB COMMAND_PORT QUERY_PORT
 start_services() {
   start_service command-service "$1" "$3"

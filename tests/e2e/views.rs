@@ -201,6 +201,8 @@ async fn every_view_follows_a_scripted_history_with_duplicates_and_late_customer
     assert_eq!(awaiting[0]["order_id"], waiting.to_string());
     assert!(awaiting[0]["age_seconds"].as_i64().unwrap() > 0);
     assert_eq!(awaiting[0]["customer_name"], "Ada King");
+    // Placed, then confirmed: the version a Ship's If-Match must carry.
+    assert_eq!(awaiting[0]["version"], 2);
 
     let sales = app
         .query_json("/reports/daily-sales?from=2026-11-01&to=2026-11-03")

@@ -171,6 +171,9 @@ pub struct AwaitingShipment {
     /// Where to ship it.
     #[schema(value_type = Option<shared_events::order::ShippingAddress>)]
     pub shipping_address: Option<sqlx::types::Json<serde_json::Value>>,
+    /// The order's version: send it in the ship command's `If-Match`, so that an order changed
+    /// by someone else meanwhile is refused (412) rather than shipped as it was not shown.
+    pub version: i64,
 }
 
 /// Confirmed orders, longest waiting first.
@@ -182,7 +185,7 @@ pub async fn awaiting_shipment(
 ) -> Result<Vec<AwaitingShipment>, sqlx::Error> {
     let mut rows: Vec<AwaitingShipment> = sqlx::query_as(
         "SELECT order_id, customer_id, customer_name, confirmed_at, item_count, total_cents, currency,
-                body -> 'shipping_address' AS shipping_address
+                body -> 'shipping_address' AS shipping_address, version
          FROM order_detail
          WHERE status = 'confirmed' AND ($1::timestamptz IS NULL OR (confirmed_at, order_id) > ($1, $2))
          ORDER BY confirmed_at, order_id

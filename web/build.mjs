@@ -1,0 +1,18 @@
+// Bundles the two pages' scripts and copies the static files to dist/: plain files that need
+// nothing from the internet at run time.
+import { build } from "esbuild";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
+
+rmSync("dist", { recursive: true, force: true });
+mkdirSync("dist");
+cpSync("public", "dist", { recursive: true });
+await build({
+  entryPoints: ["src/storefront.ts", "src/backoffice.ts"],
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: true,
+  outdir: "dist",
+  logLevel: "warning",
+});

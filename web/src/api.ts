@@ -1,0 +1,146 @@
+// The two services, called cross-origin with a bearer token (when one is set), the way a
+// production frontend calls them. Errors are RFC 9457 problems; a 422's `errors` name fields.
+
+/** Where the services are, from /config.js (written by the static server). */
+interface Config {
+  command: string;
+  query: string;
+}
+
+declare global {
+  interface Window {
+    ORDERS_CONFIG?: Config;
+  }
+}
+
+const config: Config = window.ORDERS_CONFIG ?? {
+  command: "http://127.0.0.1:8080",
+  query: "http://127.0.0.1:8081",
+};
+
+/** A field the service refused, and why. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** A refused request, as the service described it. */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string | undefined,
+    readonly errors: FieldError[],
+    readonly body: Record<string, unknown>,
+  ) {
+    super(detail ?? title);
+  }
+}
+
+/** A command's answer: the aggregate's new version, its ETag and the consistency token. */
+export interface Accepted {
+  id: string;
+  version: number;
+  token: string | null;
+}
+
+const TOKEN_KEY = "orders.token";
+
+/** The bearer token this browser sends; none in the services' auth-off mode. */
+export function bearer(): string | null {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+/** Sets (or, with an empty value, clears) the bearer token. */
+export function setBearer(token: string): void {
+  if (token.trim()) localStorage.setItem(TOKEN_KEY, token.trim());
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...options.headers };
+  const token = bearer();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(base + path, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  if (!response.ok && response.status !== 304) {
+    const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+    throw new Problem(
+      response.status,
+      String(body.title ?? response.statusText),
+      body.detail as string | undefined,
+      (body.errors as FieldError[] | undefined) ?? [],
+      body,
+    );
+  }
+  return response;
+}
+
+/** Sends a command; `ifMatch` is the version the client saw. */
+export async function command(
+  path: string,
+  body?: unknown,
+  ifMatch?: number,
+): Promise<Accepted> {
+  const headers: Record<string, string> = { "Idempotency-Key": crypto.randomUUID() };
+  if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
+  const response = await call(config.command, "POST", path, { body, headers });
+  const answer = (await response.json()) as Record<string, unknown>;
+  const id = (answer.order_id ?? answer.customer_id) as string;
+  return {
+    id,
+    version: answer.version as number,
+    token: response.headers.get("X-Consistency-Token"),
+  };
+}
+
+/** Sends a `DELETE` command. */
+export async function remove(path: string): Promise<Accepted> {
+  const headers = { "Idempotency-Key": crypto.randomUUID() };
+  const response = await call(config.command, "DELETE", path, { headers });
+  const answer = (await response.json()) as Record<string, unknown>;
+  return {
+    id: answer.order_id as string,
+    version: answer.version as number,
+    token: response.headers.get("X-Consistency-Token"),
+  };
+}
+
+/** Reads a view; with `token`, the query service answers once the view includes that write. */
+export async function view<T>(path: string, token?: string | null): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (token) headers["X-Consistency-Token"] = token;
+  const response = await call(config.query, "GET", path, { headers });
+  return (await response.json()) as T;
+}
+
+/** Opens a live view (Server-Sent Events) with a single-use ticket; reopens with a new one. */
+export function live<T>(stream: string, event: string, onUpdate: (value: T) => void): () => void {
+  let source: EventSource | null = null;
+  let closed = false;
+  const open = async () => {
+    const response = await call(config.query, "POST", "/stream-tickets", { body: { stream } });
+    const { url } = (await response.json()) as { url: string };
+    if (closed) return;
+    source = new EventSource(config.query + url);
+    source.addEventListener(event, (message) => onUpdate(JSON.parse(message.data) as T));
+    source.onerror = () => {
+      source?.close();
+      if (!closed) setTimeout(() => void open(), 1000);
+    };
+  };
+  void open();
+  return () => {
+    closed = true;
+    source?.close();
+  };
+}
