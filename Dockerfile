@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# One build, two runtime targets:
+# One Rust build, two runtime targets, and the frontends:
 #   docker build --target command-service -t orders/command-service .
 #   docker build --target query-service   -t orders/query-service .
+#   docker build --target web             -t orders/web .
 # The migrations are embedded in the binaries (`<service> migrate` runs them as a job).
 
 FROM rust:1.95-slim-bookworm AS build
@@ -61,3 +62,27 @@ EXPOSE 8081
 HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=12 CMD ["/usr/local/bin/query-service", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/query-service"]
 CMD ["serve"]
+
+# The frontends (web/): built with esbuild here, served as plain files by web/serve.mjs, which
+# writes /config.js from COMMAND_URL and QUERY_URL. Nothing is fetched at run time.
+FROM node:22-bookworm-slim AS web-build
+WORKDIR /web
+# Dependencies first (pinned by the lock file): rebuilt only when it changes.
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/tsconfig.json web/build.mjs ./
+COPY web/src src
+COPY web/public public
+RUN npm run build
+
+FROM node:22-bookworm-slim AS web
+WORKDIR /app
+COPY --from=web-build /web/dist /app/dist
+COPY web/serve.mjs /app/serve.mjs
+USER node
+ENV NODE_ENV=production WEB_PORT=8082
+EXPOSE 8082
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=12 CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.WEB_PORT || 8082) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# serve.mjs handles SIGTERM itself (as PID 1, node has no default handler for it).
+CMD ["node", "serve.mjs"]

@@ -248,6 +248,20 @@ launch_service() {
   STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
 }
 
+# dev_auth: unless AUTH_JWT_HS256_SECRET is set, exports the local development secret (made once,
+# kept in $STATE/dev-auth.env) with its issuer and audience, for AUTH_MODE=jwt on a developer's
+# machine; scripts/dev-token signs tokens with the same.
+dev_auth() {
+  [ -n "${AUTH_JWT_HS256_SECRET:-}" ] && return
+  local file="$STATE/dev-auth.env"
+  if [ ! -f "$file" ]; then
+    (umask 077 && printf 'AUTH_JWT_HS256_SECRET=%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$file")
+  fi
+  set -a && source "$file" && set +a
+  export AUTH_JWT_ISSUER="${AUTH_JWT_ISSUER:-http://127.0.0.1/dev-issuer}"
+  export AUTH_JWT_AUDIENCE="${AUTH_JWT_AUDIENCE:-order-platform}"
+}
+
 # build_web: installs the frontends' toolchain (pinned by web/package-lock.json, from the npm
 # registry) and builds web/dist.
 build_web() {

@@ -7,11 +7,14 @@ rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist");
 cpSync("public", "dist", { recursive: true });
 await build({
-  entryPoints: ["src/storefront.ts", "src/backoffice.ts"],
+  entryPoints: ["storefront", "backoffice", "orders", "sales", "projections"].map(
+    (page) => `src/${page}.ts`,
+  ),
   bundle: true,
   format: "esm",
   target: "es2022",
   minify: true,
+  splitting: true,
   sourcemap: true,
   outdir: "dist",
   logLevel: "warning",

@@ -18,8 +18,14 @@ const types = {
 };
 const root = new URL("dist/", import.meta.url).pathname;
 
-createServer(async (request, response) => {
+const server = createServer(async (request, response) => {
   const path = new URL(request.url ?? "/", "http://localhost").pathname;
+  if (path === "/healthz") {
+    // For container health checks and probes.
+    response.writeHead(200, { "Content-Type": "text/plain", "Cache-Control": "no-store" });
+    response.end("ok\n");
+    return;
+  }
   if (path === "/config.js") {
     response.writeHead(200, { "Content-Type": types[".js"], "Cache-Control": "no-store" });
     response.end(`window.ORDERS_CONFIG = ${JSON.stringify(config)};\n`);
@@ -44,3 +50,12 @@ createServer(async (request, response) => {
 }).listen(port, "0.0.0.0", () => {
   console.log(`web: http://127.0.0.1:${port} (command ${config.command}, query ${config.query})`);
 });
+
+// Stop on SIGTERM (a container's stop; as PID 1 node has no default handler) and Ctrl-C:
+// answer what is in flight, then exit.
+for (const signal of ["SIGTERM", "SIGINT"]) {
+  process.on(signal, () => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+  });
+}

@@ -254,6 +254,17 @@ async fn list_pages_are_stable_while_orders_are_inserted() {
     })
     .await;
 
+    // A full last page says so: no cursor to an empty page.
+    let all = app
+        .query_json(&format!("/customers/{customer}/orders?limit=25"))
+        .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 25);
+    assert_eq!(all["next_cursor"], Value::Null, "{all}");
+    let but_one = app
+        .query_json(&format!("/customers/{customer}/orders?limit=24"))
+        .await;
+    assert!(but_one["next_cursor"].is_string(), "{but_one}");
+
     let first = app
         .query_json(&format!("/customers/{customer}/orders?limit=10"))
         .await;

@@ -44,17 +44,24 @@ export interface Accepted {
   token: string | null;
 }
 
-const TOKEN_KEY = "orders.token";
+/** Where this page keeps its bearer token: the storefront's (a customer's) and the back
+ * office's (an admin's) are kept apart, so one browser can be both. */
+let tokenKey = "orders.token.storefront";
 
-/** The bearer token this browser sends; none in the services' auth-off mode. */
+/** Chooses the page's token slot; call before any request. */
+export function tokenSlot(name: "storefront" | "backoffice"): void {
+  tokenKey = `orders.token.${name}`;
+}
+
+/** The bearer token this page sends; none in the services' auth-off mode. */
 export function bearer(): string | null {
-  return localStorage.getItem(TOKEN_KEY);
+  return localStorage.getItem(tokenKey);
 }
 
 /** Sets (or, with an empty value, clears) the bearer token. */
 export function setBearer(token: string): void {
-  if (token.trim()) localStorage.setItem(TOKEN_KEY, token.trim());
-  else localStorage.removeItem(TOKEN_KEY);
+  if (token.trim()) localStorage.setItem(tokenKey, token.trim());
+  else localStorage.removeItem(tokenKey);
 }
 
 async function call(
@@ -113,6 +120,18 @@ export async function remove(path: string): Promise<Accepted> {
     version: answer.version as number,
     token: response.headers.get("X-Consistency-Token"),
   };
+}
+
+/** A page of a list view; `next_cursor` asks for the next one (`null` on the last). */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** An operation on the query service's projections (`POST /admin/…`); answers its JSON. */
+export async function operate<T>(path: string, body?: unknown): Promise<T> {
+  const response = await call(config.query, "POST", path, { body });
+  return (await response.json()) as T;
 }
 
 /** Reads a view; with `token`, the query service answers once the view includes that write. */

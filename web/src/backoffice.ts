@@ -2,8 +2,9 @@
 // shown, so an order someone else changed meanwhile is refused (412) and its row reloaded
 // rather than shipped as it no longer is.
 
-import { Problem, command, view } from "./api";
-import { clearErrors, money, showError, status, value } from "./forms";
+import { type Page, Problem, command, view } from "./api";
+import { $, clearErrors, money, showError, status, tableRow, value } from "./forms";
+import { shell } from "./shell";
 
 interface Awaiting {
   order_id: string;
@@ -15,29 +16,16 @@ interface Awaiting {
   version: number;
 }
 
-interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-}
-
-const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
-
 function row(order: Awaiting): HTMLTableRowElement {
-  const tr = document.createElement("tr");
-  tr.dataset.order = order.order_id;
-  const cells = [
+  const tr = tableRow([
     order.order_id,
     order.customer_name ?? "",
     new Date(order.confirmed_at).toLocaleString(),
     String(order.item_count),
     money(order.total_cents, order.currency),
     String(order.version),
-  ];
-  for (const text of cells) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    tr.append(td);
-  }
+  ]);
+  tr.dataset.order = order.order_id;
   const action = document.createElement("td");
   const form = document.createElement("form");
   form.className = "ship";
@@ -86,6 +74,7 @@ async function loadShipping(token: string | null): Promise<void> {
   $("#shipping-empty").hidden = page.items.length > 0;
 }
 
+shell("backoffice");
 $("#refresh").addEventListener("click", () => {
   clearErrors($("#shipping"));
   loadShipping(null).catch((error) => showError($("#shipping"), error));

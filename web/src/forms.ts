@@ -3,6 +3,9 @@
 
 import { Problem } from "./api";
 
+/** The page's element matching `selector` (the pages' markup has it). */
+export const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
+
 /** Clears the form's earlier errors. */
 export function clearErrors(form: HTMLElement): void {
   for (const element of form.querySelectorAll<HTMLElement>("[data-error-for]")) {
@@ -49,5 +52,25 @@ export function money(cents: number, currency: string): string {
 /** The value of the form's field `name`. */
 export function value(form: HTMLFormElement, name: string): string {
   const field = form.elements.namedItem(name);
-  return field instanceof HTMLInputElement || field instanceof HTMLSelectElement ? field.value : "";
+  const editable =
+    field instanceof HTMLInputElement ||
+    field instanceof HTMLSelectElement ||
+    field instanceof HTMLTextAreaElement;
+  return editable ? field.value : "";
+}
+
+/** The value of the form's field `name`, or undefined when it is empty. */
+export function optional(form: HTMLFormElement, name: string): string | undefined {
+  return value(form, name).trim() || undefined;
+}
+
+/** A table row of `cells` (text only: nothing a service returned is parsed as HTML). */
+export function tableRow(cells: string[]): HTMLTableRowElement {
+  const tr = document.createElement("tr");
+  for (const text of cells) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    tr.append(td);
+  }
+  return tr;
 }

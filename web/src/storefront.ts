@@ -2,8 +2,9 @@
 // order appears at once because the page reads it with the command's consistency token, and
 // it stays current through the order's live stream (the back office shipping it, say).
 
-import { Problem, bearer, command, live, remove, setBearer, view } from "./api";
-import { clearErrors, money, showError, status, value } from "./forms";
+import { Problem, command, live, remove, view } from "./api";
+import { $, clearErrors, money, showError, status, value } from "./forms";
+import { shell } from "./shell";
 
 interface Line {
   sku: string;
@@ -25,7 +26,6 @@ interface Order {
 }
 
 const CUSTOMER_KEY = "orders.customer";
-const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
 
 const cart: Line[] = [];
 let stopLive: (() => void) | null = null;
@@ -38,7 +38,6 @@ function customer(): string | null {
 function showCustomer(): void {
   const id = customer();
   $("#customer-id").textContent = id ?? "not registered yet";
-  $("#token").setAttribute("value", bearer() ?? "");
   $<HTMLButtonElement>("#place").disabled = !id || cart.length === 0;
 }
 
@@ -110,12 +109,6 @@ async function removeLine(orderId: string, sku: string): Promise<void> {
     showError(form, error);
   }
 }
-
-$<HTMLFormElement>("#sign-in").addEventListener("submit", (event) => {
-  event.preventDefault();
-  setBearer(value(event.target as HTMLFormElement, "token"));
-  status(event.target as HTMLElement, bearer() ? "Token saved." : "Token cleared.");
-});
 
 $<HTMLFormElement>("#register").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -201,4 +194,5 @@ for (const [button, action] of [
   });
 }
 
+shell("storefront");
 renderCart();

@@ -120,7 +120,7 @@ pub async fn orders(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items =
-        order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit).await?;
-    Ok(json_value(&headers, &page(items, limit)))
+    let rows =
+        order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit + 1).await?;
+    Ok(json_value(&headers, &page(rows, limit)))
 }

@@ -14,7 +14,7 @@ use super::caching::{json_value, json_view};
 use super::consistency::Wanted;
 use super::docs::{OrderPath, PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
-use super::params::{Params, ViewParams};
+use super::params::{Params, ViewParams, keyset};
 use crate::projections::order_detail;
 use crate::projections::order_lists::{self, OrderSummary, Search};
 
@@ -77,11 +77,9 @@ pub struct OrderPage {
     pub next_cursor: Option<String>,
 }
 
-/// Builds the page of `items` of a list asked with `limit`.
-pub fn page(items: Vec<OrderSummary>, limit: i64) -> OrderPage {
-    let next_cursor = (items.len() as i64 == limit)
-        .then(|| items.last().map(|o| o.cursor().to_string()))
-        .flatten();
+/// The page of `limit` orders of a list read with `limit + 1` rows ([`keyset`]).
+pub fn page(rows: Vec<OrderSummary>, limit: i64) -> OrderPage {
+    let (items, next_cursor) = keyset(rows, limit, OrderSummary::cursor);
     OrderPage { items, next_cursor }
 }
 
@@ -132,6 +130,6 @@ pub async fn search(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items = order_lists::search(&state.reads, &search, cursor, limit).await?;
-    Ok(json_value(&headers, &page(items, limit)))
+    let rows = order_lists::search(&state.reads, &search, cursor, limit + 1).await?;
+    Ok(json_value(&headers, &page(rows, limit)))
 }

@@ -11,7 +11,7 @@ use super::AppState;
 use super::caching::json_value;
 use super::consistency::Wanted;
 use super::docs::{PageParams, ViewAnswers, ViewHeaders};
-use super::params::{Params, ViewParams};
+use super::params::{Params, ViewParams, keyset};
 use crate::projections::daily_sales;
 use crate::projections::order_lists::{self, Cursor};
 
@@ -70,18 +70,11 @@ pub async fn shipping(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let items = order_lists::awaiting_shipment(&state.reads, cursor, limit, Utc::now()).await?;
-    let next = (items.len() as i64 == limit)
-        .then(|| {
-            items.last().map(|o| {
-                Cursor {
-                    at: o.confirmed_at,
-                    id: o.order_id,
-                }
-                .to_string()
-            })
-        })
-        .flatten();
+    let rows = order_lists::awaiting_shipment(&state.reads, cursor, limit + 1, Utc::now()).await?;
+    let (items, next) = keyset(rows, limit, |o| Cursor {
+        at: o.confirmed_at,
+        id: o.order_id,
+    });
     Ok(json_value(
         &headers,
         &ShippingPage {
