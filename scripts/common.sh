@@ -252,30 +252,41 @@ launch_service() {
 # kept in $STATE/dev-auth.env) with its issuer and audience, for AUTH_MODE=jwt on a developer's
 # machine; scripts/dev-token signs tokens with the same.
 dev_auth() {
-  [ -n "${AUTH_JWT_HS256_SECRET:-}" ] && return
-  local file="$STATE/dev-auth.env"
-  if [ ! -f "$file" ]; then
-    (umask 077 && printf 'AUTH_JWT_HS256_SECRET=%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$file")
-  fi
-  set -a && source "$file" && set +a
   export AUTH_JWT_ISSUER="${AUTH_JWT_ISSUER:-http://127.0.0.1/dev-issuer}"
   export AUTH_JWT_AUDIENCE="${AUTH_JWT_AUDIENCE:-order-platform}"
+  [ -n "${AUTH_JWT_HS256_SECRET:-}" ] && return
+  local file="$STATE/dev-auth.env" draft
+  if [ ! -f "$file" ]; then
+    # Written aside and moved without overwriting: two first runs end up with one secret.
+    draft="$(umask 077 && mktemp "$STATE/dev-auth.XXXXXX")"
+    printf 'AUTH_JWT_HS256_SECRET=%s\n' "$(head -c 32 /dev/urandom | base64 -w0)" >"$draft"
+    mv -n "$draft" "$file" || true
+    rm -f "$draft"
+  fi
+  set -a && source "$file" && set +a
 }
 
 # build_web: installs the frontends' toolchain (pinned by web/package-lock.json, from the npm
-# registry) and builds web/dist.
+# registry; again whenever the lock file changes) and builds web/dist.
 build_web() {
   say "building the frontends (web/)"
-  (cd "$ROOT/web" && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } \
-    && npm run --silent build)
+  local pins stamp="$ROOT/web/node_modules/.lock-sha256"
+  pins="$(sha256sum "$ROOT/web/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$pins" ]; then
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error) && echo "$pins" >"$stamp"
+  fi
+  (cd "$ROOT/web" && npm run --silent build)
 }
 
 # serve_web PORT COMMAND_URL QUERY_URL: serves web/dist and waits until it answers.
 serve_web() {
   (cd "$ROOT/web" && WEB_PORT="$1" COMMAND_URL="$2" QUERY_URL="$3" exec node serve.mjs) &
-  STARTED_PIDS=("$!" "${STARTED_PIDS[@]}")
+  local pid="$!"
+  STARTED_PIDS=("$pid" "${STARTED_PIDS[@]}")
   for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$1/" >/dev/null 2>&1 && return
+    # Ours, not another server that holds the port (ours would have exited).
+    kill -0 "$pid" 2>/dev/null || break
+    curl -fsS "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return
     sleep 0.1
   done
   echo "the web server on port $1 did not answer" >&2

@@ -1,5 +1,5 @@
-// Bundles the two pages' scripts and copies the static files to dist/: plain files that need
-// nothing from the internet at run time.
+// Bundles the pages' scripts (one per page, what they share in one chunk) and copies the static
+// files to dist/: plain files that need nothing from the internet at run time.
 import { build } from "esbuild";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 

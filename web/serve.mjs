@@ -4,11 +4,12 @@
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const port = Number(process.env.WEB_PORT ?? 8082);
 const config = {
-  command: process.env.COMMAND_URL ?? "http://127.0.0.1:8080",
-  query: process.env.QUERY_URL ?? "http://127.0.0.1:8081",
+  command: (process.env.COMMAND_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, ""),
+  query: (process.env.QUERY_URL ?? "http://127.0.0.1:8081").replace(/\/+$/, ""),
 };
 const types = {
   ".html": "text/html; charset=utf-8",
@@ -16,9 +17,19 @@ const types = {
   ".css": "text/css; charset=utf-8",
   ".map": "application/json",
 };
-const root = new URL("dist/", import.meta.url).pathname;
+const root = fileURLToPath(new URL("dist/", import.meta.url));
+// Scripts, styles and data only from here and the two services; never framed (the back office's
+// buttons act with the admin's token), no plugins, no base or form target elsewhere.
+const headers = {
+  "Content-Security-Policy":
+    `default-src 'self'; connect-src 'self' ${config.command} ${config.query}; ` +
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "X-Content-Type-Options": "nosniff",
+  "X-Frame-Options": "DENY",
+  "Referrer-Policy": "no-referrer",
+};
 
-const server = createServer(async (request, response) => {
+async function answer(request, response) {
   const path = new URL(request.url ?? "/", "http://localhost").pathname;
   if (path === "/healthz") {
     // For container health checks and probes.
@@ -27,7 +38,7 @@ const server = createServer(async (request, response) => {
     return;
   }
   if (path === "/config.js") {
-    response.writeHead(200, { "Content-Type": types[".js"], "Cache-Control": "no-store" });
+    response.writeHead(200, { ...headers, "Content-Type": types[".js"], "Cache-Control": "no-store" });
     response.end(`window.ORDERS_CONFIG = ${JSON.stringify(config)};\n`);
     return;
   }
@@ -38,15 +49,19 @@ const server = createServer(async (request, response) => {
   }
   try {
     const body = await readFile(file);
-    response.writeHead(200, {
-      "Content-Type": types[extname(file)] ?? "application/octet-stream",
-      "Content-Security-Policy": `default-src 'self'; connect-src 'self' ${config.command} ${config.query}`,
-      "X-Content-Type-Options": "nosniff",
-    });
+    response.writeHead(200, { ...headers, "Content-Type": types[extname(file)] ?? "application/octet-stream" });
     response.end(body);
   } catch {
     response.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
   }
+}
+
+const server = createServer((request, response) => {
+  answer(request, response).catch(() => {
+    // A request target the URL parser refuses, say: the client's mistake, never the server's end.
+    if (!response.headersSent) response.writeHead(400, { "Content-Type": "text/plain" });
+    response.end("bad request\n");
+  });
 }).listen(port, "0.0.0.0", () => {
   console.log(`web: http://127.0.0.1:${port} (command ${config.command}, query ${config.query})`);
 });

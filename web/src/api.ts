@@ -13,9 +13,13 @@ declare global {
   }
 }
 
-const config: Config = window.ORDERS_CONFIG ?? {
+const given: Config = window.ORDERS_CONFIG ?? {
   command: "http://127.0.0.1:8080",
   query: "http://127.0.0.1:8081",
+};
+const config: Config = {
+  command: given.command.replace(/\/+$/, ""),
+  query: given.query.replace(/\/+$/, ""),
 };
 
 /** A field the service refused, and why. */
@@ -37,7 +41,7 @@ export class Problem extends Error {
   }
 }
 
-/** A command's answer: the aggregate's new version, its ETag and the consistency token. */
+/** A command's answer: the aggregate, its new version and the consistency token. */
 export interface Accepted {
   id: string;
   version: number;
@@ -79,7 +83,7 @@ async function call(
     headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
-  if (!response.ok && response.status !== 304) {
+  if (!response.ok) {
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     throw new Problem(
       response.status,
@@ -92,31 +96,20 @@ async function call(
   return response;
 }
 
-/** Sends a command; `ifMatch` is the version the client saw. */
+/** Sends a command (`POST`, or `DELETE` to remove a line); `ifMatch` is the version the
+ * client saw. A new `Idempotency-Key` per call: a page calls again only after a refusal. */
 export async function command(
   path: string,
   body?: unknown,
   ifMatch?: number,
+  method: "POST" | "DELETE" = "POST",
 ): Promise<Accepted> {
   const headers: Record<string, string> = { "Idempotency-Key": crypto.randomUUID() };
   if (ifMatch !== undefined) headers["If-Match"] = `"${ifMatch}"`;
-  const response = await call(config.command, "POST", path, { body, headers });
-  const answer = (await response.json()) as Record<string, unknown>;
-  const id = (answer.order_id ?? answer.customer_id) as string;
-  return {
-    id,
-    version: answer.version as number,
-    token: response.headers.get("X-Consistency-Token"),
-  };
-}
-
-/** Sends a `DELETE` command. */
-export async function remove(path: string): Promise<Accepted> {
-  const headers = { "Idempotency-Key": crypto.randomUUID() };
-  const response = await call(config.command, "DELETE", path, { headers });
+  const response = await call(config.command, method, path, { body, headers });
   const answer = (await response.json()) as Record<string, unknown>;
   return {
-    id: answer.order_id as string,
+    id: (answer.order_id ?? answer.customer_id) as string,
     version: answer.version as number,
     token: response.headers.get("X-Consistency-Token"),
   };
@@ -142,20 +135,40 @@ export async function view<T>(path: string, token?: string | null): Promise<T> {
   return (await response.json()) as T;
 }
 
-/** Opens a live view (Server-Sent Events) with a single-use ticket; reopens with a new one. */
-export function live<T>(stream: string, event: string, onUpdate: (value: T) => void): () => void {
+/** Opens a live view (Server-Sent Events) with a stream ticket, and opens it again with a new
+ * ticket when it breaks, waiting longer after each failure (up to 30 s); `onTrouble` hears why
+ * it is down (`null` once it is back). Returns the function that closes it. */
+export function live<T>(
+  stream: string,
+  event: string,
+  onUpdate: (value: T) => void,
+  onTrouble: (reason: string | null) => void,
+): () => void {
   let source: EventSource | null = null;
   let closed = false;
-  const open = async () => {
-    const response = await call(config.query, "POST", "/stream-tickets", { body: { stream } });
-    const { url } = (await response.json()) as { url: string };
+  let delay = 1000;
+  const retry = (reason: string) => {
+    source?.close();
     if (closed) return;
-    source = new EventSource(config.query + url);
-    source.addEventListener(event, (message) => onUpdate(JSON.parse(message.data) as T));
-    source.onerror = () => {
-      source?.close();
-      if (!closed) setTimeout(() => void open(), 1000);
-    };
+    onTrouble(`Live updates interrupted (${reason}); reconnecting.`);
+    setTimeout(() => void open(), delay);
+    delay = Math.min(delay * 2, 30_000);
+  };
+  const open = async () => {
+    try {
+      const response = await call(config.query, "POST", "/stream-tickets", { body: { stream } });
+      const { url } = (await response.json()) as { url: string };
+      if (closed) return;
+      source = new EventSource(config.query + url);
+      source.onopen = () => {
+        delay = 1000;
+        onTrouble(null);
+      };
+      source.addEventListener(event, (message) => onUpdate(JSON.parse(message.data) as T));
+      source.onerror = () => retry("the stream broke");
+    } catch (error) {
+      retry(error instanceof Error ? error.message : String(error));
+    }
   };
   void open();
   return () => {

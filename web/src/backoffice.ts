@@ -3,7 +3,7 @@
 // rather than shipped as it no longer is.
 
 import { type Page, Problem, command, view } from "./api";
-import { $, clearErrors, money, showError, status, tableRow, value } from "./forms";
+import { $, clearErrors, keyed, money, showError, status, tableRow, value } from "./forms";
 import { shell } from "./shell";
 
 interface Awaiting {
@@ -16,6 +16,12 @@ interface Awaiting {
   version: number;
 }
 
+const PAGE = 50;
+const section = $("#shipping");
+/** The orders shown, longest waiting first, and where the next page starts. */
+let shownOrders: Awaiting[] = [];
+let next: string | null = null;
+
 function row(order: Awaiting): HTMLTableRowElement {
   const tr = tableRow([
     order.order_id,
@@ -26,6 +32,7 @@ function row(order: Awaiting): HTMLTableRowElement {
     String(order.version),
   ]);
   tr.dataset.order = order.order_id;
+  tr.dataset.version = String(order.version);
   const action = document.createElement("td");
   const form = document.createElement("form");
   form.className = "ship";
@@ -36,6 +43,7 @@ function row(order: Awaiting): HTMLTableRowElement {
     <span class="error" data-error-for="tracking_number"></span>
     <button>Ship</button>
     <p role="status"></p>`;
+  form.querySelector("button")!.setAttribute("aria-label", `Ship order ${order.order_id}`);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void ship(order, form);
@@ -47,37 +55,56 @@ function row(order: Awaiting): HTMLTableRowElement {
 
 async function ship(order: Awaiting, form: HTMLFormElement): Promise<void> {
   clearErrors(form);
+  clearErrors(section);
+  const body = { carrier: value(form, "carrier"), tracking_number: value(form, "tracking_number") };
   try {
-    const body = { carrier: value(form, "carrier"), tracking_number: value(form, "tracking_number") };
     const accepted = await command(`/orders/${order.order_id}/ship`, body, order.version);
-    status(form, "Shipped.");
-    await loadShipping(accepted.token);
+    status(section, `Order ${order.order_id} shipped.`);
+    await loadShipping(accepted.token).catch((error) => showError(section, error));
   } catch (error) {
     showError(form, error);
-    if (error instanceof Problem && error.status === 412) {
-      // Someone else changed the order first: show what it is now, overwrite nothing.
-      const kept = form.querySelector("[role=status]")?.textContent ?? "";
+    if (!(error instanceof Problem && error.status === 412)) return;
+    // Someone else changed the order first: show what it is now, overwrite nothing.
+    const refused = form.querySelector(":scope > [role=status]")?.textContent ?? "";
+    const message = `${refused} The order changed meanwhile; the row shows it as it is now.`;
+    try {
       await loadShipping(null);
-      const reloaded = document.querySelector<HTMLFormElement>(
-        `tr[data-order="${order.order_id}"] form.ship`,
-      );
-      const message = `${kept} The order changed meanwhile; the row shows it as it is now.`;
-      if (reloaded) status(reloaded, message);
-      else status($("#shipping"), `${message} It no longer waits for shipment.`);
+    } catch (reload) {
+      showError(section, reload);
+      return;
     }
+    const selector = `tr[data-order="${CSS.escape(order.order_id)}"] form.ship`;
+    const reloaded = document.querySelector<HTMLFormElement>(selector);
+    if (reloaded) status(reloaded, message);
+    else status(section, `${message} It no longer waits for shipment.`);
   }
 }
 
-async function loadShipping(token: string | null): Promise<void> {
-  const page = await view<Page<Awaiting>>("/dashboards/shipping?limit=50", token);
-  $("#shipping-rows").replaceChildren(...page.items.map(row));
-  $("#shipping-empty").hidden = page.items.length > 0;
+/** Reads the first page again (after a `token`'s write, when given), or with `more` the next
+ * one below those shown. Rows whose order is unchanged keep what was typed into them. */
+async function loadShipping(token: string | null, more = false): Promise<void> {
+  const cursor = more && next ? `&cursor=${encodeURIComponent(next)}` : "";
+  const page = await view<Page<Awaiting>>(`/dashboards/shipping?limit=${PAGE}${cursor}`, token);
+  shownOrders = more ? [...shownOrders, ...page.items] : page.items;
+  next = page.next_cursor;
+  keyed(
+    $("#shipping-rows"),
+    shownOrders,
+    (order) => order.order_id,
+    row,
+    (order, element) => element.dataset.version !== String(order.version),
+  );
+  $("#shipping-empty").hidden = shownOrders.length > 0;
+  $("#more").hidden = next === null;
 }
 
 shell("backoffice");
 $("#refresh").addEventListener("click", () => {
-  clearErrors($("#shipping"));
-  loadShipping(null).catch((error) => showError($("#shipping"), error));
+  clearErrors(section);
+  loadShipping(null).catch((error) => showError(section, error));
 });
-
-loadShipping(null).catch((error) => showError($("#shipping"), error));
+$("#more").addEventListener("click", () => {
+  clearErrors(section);
+  loadShipping(null, true).catch((error) => showError(section, error));
+});
+loadShipping(null).catch((error) => showError(section, error));

@@ -1,5 +1,6 @@
 // Showing a refused request where the person looks: each field error next to the field it
-// names (an element with `data-error-for="<field>"`), anything else in the form's status line.
+// names (an element with `data-error-for="<field>"`, described by it), anything else in the
+// form's own status line.
 
 import { Problem } from "./api";
 
@@ -17,30 +18,47 @@ export function clearErrors(form: HTMLElement): void {
   status(form, "");
 }
 
-/** Shows `error` on `form`: field errors beside their fields, a rule or other problem above. */
+/** The input an API field names: by its name, or by `data-field` where the input holds the
+ * value in another form (euros for `unit_price_cents`). */
+function inputFor(form: HTMLElement, field: string): HTMLElement | null {
+  const name = CSS.escape(field);
+  return form.querySelector(`[name="${name}"], [data-field="${name}"]`);
+}
+
+/** Shows `error` on `form`: field errors beside their fields (the first one focused), a rule
+ * or any other problem in the status line. */
 export function showError(form: HTMLElement, error: unknown): void {
   if (!(error instanceof Problem)) {
     status(form, `The service could not be reached: ${String(error)}`);
     return;
   }
   const unplaced: string[] = [];
+  let first: HTMLElement | null = null;
   for (const { field, message } of error.errors) {
     const slot = form.querySelector<HTMLElement>(`[data-error-for="${CSS.escape(field)}"]`);
-    if (slot) {
+    const input = inputFor(form, field);
+    if (slot && input) {
       slot.textContent = message;
-      form.querySelector(`[name="${CSS.escape(field)}"]`)?.setAttribute("aria-invalid", "true");
+      slot.id ||= `${form.id || "form"}-${field}-error`;
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", slot.id);
+      first ??= input;
     } else {
       unplaced.push(`${field}: ${message}`);
     }
   }
+  first?.focus();
   const rule = typeof error.body.rule === "string" ? ` (rule: ${error.body.rule})` : "";
-  const summary = error.errors.length ? "" : `${error.title}${rule}. ${error.detail ?? ""}`;
-  status(form, [summary, ...unplaced].filter(Boolean).join(" "));
+  const signIn = error.status === 401 ? " Sign in (again) with a valid token." : "";
+  const summary = error.errors.length
+    ? `${error.errors.length} field(s) need attention.`
+    : `${error.title}${rule}. ${error.detail ?? ""}${signIn}`;
+  status(form, [summary, ...unplaced].join(" "));
 }
 
-/** Sets the form's status line (`role="status"`, read out by screen readers). */
+/** Sets the form's own status line (a `role="status"` child, read out by screen readers). */
 export function status(form: HTMLElement, text: string): void {
-  const line = form.querySelector<HTMLElement>("[role=status]");
+  const line = form.querySelector<HTMLElement>(":scope > [role=status]");
   if (line) line.textContent = text;
 }
 
@@ -73,4 +91,37 @@ export function tableRow(cells: string[]): HTMLTableRowElement {
     tr.append(td);
   }
   return tr;
+}
+
+/** Keeps the children of `list` keyed by `data-key` in the order of `items`: an element whose
+ * key is still there stays as it is (with what was typed into it and the focus), unless
+ * `changed` says its item differs; new ones are made by `render`, gone ones removed. */
+export function keyed<T>(
+  list: HTMLElement,
+  items: T[],
+  key: (item: T) => string,
+  render: (item: T) => HTMLElement,
+  changed: (item: T, element: HTMLElement) => boolean = () => false,
+): void {
+  const kept = new Map<string, HTMLElement>();
+  for (const element of list.querySelectorAll<HTMLElement>(":scope > [data-key]")) {
+    kept.set(element.dataset.key!, element);
+  }
+  const elements = items.map((item) => {
+    const old = kept.get(key(item));
+    if (old && !changed(item, old)) return old;
+    const made = render(item);
+    made.dataset.key = key(item);
+    return made;
+  });
+  // Remove what went first, then move only what is out of place: an element that stays where
+  // it was is never taken out of the document (which would take the focus from it).
+  const staying = new Set(elements);
+  for (const element of [...list.children]) {
+    if (!staying.has(element as HTMLElement)) element.remove();
+  }
+  elements.forEach((element, i) => {
+    const at = list.children[i] ?? null;
+    if (at !== element) list.insertBefore(element, at);
+  });
 }

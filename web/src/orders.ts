@@ -18,9 +18,12 @@ interface Summary {
 }
 
 const form = $<HTMLFormElement>("#search");
-let filters = new URLSearchParams();
+/** The search shown: its filters, page number and the next page's cursor. */
+let shownFilters = new URLSearchParams();
 let pageNumber = 1;
 let next: string | null = null;
+/** The latest request; an answer to an earlier one is dropped. */
+let latest = 0;
 
 /** The form's filters as query parameters; a local time becomes RFC 3339 (UTC). */
 function readFilters(): URLSearchParams {
@@ -36,12 +39,18 @@ function readFilters(): URLSearchParams {
   return params;
 }
 
-async function load(cursor: string | null): Promise<void> {
+/** Shows page `number` of the search `filters` starting at `cursor`; what is shown changes
+ * only when the service answered it. */
+async function load(filters: URLSearchParams, number: number, cursor: string | null): Promise<void> {
   clearErrors(form);
+  const request = ++latest;
   const params = new URLSearchParams(filters);
   if (cursor) params.set("cursor", cursor);
+  const buttons = document.querySelectorAll<HTMLButtonElement>("#search button, #first, #next");
+  buttons.forEach((button) => (button.disabled = true));
   try {
     const page = await view<Page<Summary>>(`/orders?${params}`);
+    if (request !== latest) return;
     $("#results").replaceChildren(
       ...page.items.map((order) => {
         const row = tableRow([
@@ -57,30 +66,23 @@ async function load(cursor: string | null): Promise<void> {
         return row;
       }),
     );
-    next = page.next_cursor;
+    [shownFilters, pageNumber, next] = [filters, number, page.next_cursor];
     const found = page.items.length ? `${page.items.length} orders` : "No orders match";
     $("#page-info").textContent = `Page ${pageNumber}: ${found}.`;
     $("#next").hidden = next === null;
     $("#first").hidden = pageNumber === 1;
   } catch (error) {
-    showError(form, error);
+    if (request === latest) showError(form, error);
+  } finally {
+    if (request === latest) buttons.forEach((button) => (button.disabled = false));
   }
 }
 
 shell("backoffice");
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  filters = readFilters();
-  pageNumber = 1;
-  void load(null);
+  void load(readFilters(), 1, null);
 });
-$("#next").addEventListener("click", () => {
-  pageNumber += 1;
-  void load(next);
-});
-$("#first").addEventListener("click", () => {
-  pageNumber = 1;
-  void load(null);
-});
-filters = readFilters();
-void load(null);
+$("#next").addEventListener("click", () => void load(shownFilters, pageNumber + 1, next));
+$("#first").addEventListener("click", () => void load(shownFilters, 1, null));
+void load(readFilters(), 1, null);

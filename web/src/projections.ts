@@ -2,7 +2,7 @@
 // with its progress, and the dead letters with their payload and error, retried or discarded.
 
 import { operate, view } from "./api";
-import { $, clearErrors, showError, status, tableRow } from "./forms";
+import { $, clearErrors, keyed, showError, status, tableRow } from "./forms";
 import { shell } from "./shell";
 
 interface Partition {
@@ -51,6 +51,7 @@ interface Outcome {
 }
 
 const REFRESH_MS = 2000;
+const LETTERS = 50;
 /** The parked count the letter list was last loaded for. */
 let parkedSeen = -1;
 
@@ -126,6 +127,10 @@ function renderLetter(letter: Letter): HTMLElement {
     <button name="retry">Retry</button>
     <button name="discard" type="button">Discard</button>
     <p role="status"></p>`;
+  for (const action of ["retry", "discard"]) {
+    const label = `${action === "retry" ? "Retry" : "Discard"} dead letter ${letter.id}`;
+    form.querySelector(`[name=${action}]`)!.setAttribute("aria-label", label);
+  }
   const payload = form.querySelector("textarea")!;
   payload.textContent = original;
   form.addEventListener("submit", (event) => {
@@ -161,35 +166,42 @@ async function act(
     const done = await operate<Outcome>(`/admin/dead-letters/${id}/${action}`, corrected);
     const applied = done.applied_versions ?? [];
     const versions = applied.length ? `: versions ${applied.join(", ")}` : "";
+    await loadLetters().catch(() => {});
     status($("#letters"), `Dead letter ${id}: ${done.outcome.replace("_", " ")}${versions}.`);
-    await Promise.all([loadLetters(), refresh()]);
   } catch (error) {
     showError(form, error);
   }
 }
 
+/** Shows the parked letters (the first 50); a letter already shown keeps its edited payload. */
 async function loadLetters(): Promise<void> {
   const page = await view<{ items: Letter[]; next_after: number | null }>(
-    "/admin/dead-letters?status=parked&limit=50",
+    `/admin/dead-letters?status=parked&limit=${LETTERS}`,
   );
-  $("#letter-list").replaceChildren(...page.items.map(renderLetter));
-  if (!page.items.length) $("#letter-list").textContent = "No dead letter is parked.";
+  keyed($("#letter-list"), page.items, (letter) => String(letter.id), renderLetter);
+  $("#no-letters").hidden = page.items.length > 0;
+  $("#more-letters").hidden = page.next_after === null;
 }
 
-/** Reads the position; reloads the letters when their number changed and nobody is editing. */
+/** Reads the position, and the letters when their number changed. */
 async function refresh(): Promise<void> {
   try {
     const position = await view<Position>("/admin/projections");
     renderPosition(position);
     status($("#position"), "");
-    const editing = $("#letter-list").contains(document.activeElement);
-    if (position.parked_dead_letters !== parkedSeen && !editing) {
-      parkedSeen = position.parked_dead_letters;
+    if (position.parked_dead_letters !== parkedSeen) {
       await loadLetters();
+      parkedSeen = position.parked_dead_letters;
     }
   } catch (error) {
     showError($("#position"), error);
   }
+}
+
+/** Refreshes every REFRESH_MS, one request at a time. */
+async function keepRefreshing(): Promise<void> {
+  await refresh();
+  setTimeout(() => void keepRefreshing(), REFRESH_MS);
 }
 
 shell("backoffice");
@@ -198,7 +210,7 @@ $("#start-rebuild").addEventListener("click", async () => {
   try {
     const started = await operate<{ rebuild_id: number }>("/admin/projections/rebuild");
     status($("#rebuild"), `Rebuild ${started.rebuild_id} started.`);
-    await refresh();
+    $<HTMLButtonElement>("#start-rebuild").disabled = true;
   } catch (error) {
     showError($("#rebuild"), error);
   }
@@ -207,5 +219,4 @@ $("#reload-letters").addEventListener("click", () => {
   clearErrors($("#letters"));
   loadLetters().catch((error) => showError($("#letters"), error));
 });
-void refresh();
-setInterval(() => void refresh(), REFRESH_MS);
+void keepRefreshing();

@@ -52,13 +52,15 @@ function chart(report: Report, currency: string): HTMLElement {
     report.days.filter((d) => d.currency === currency).map((d) => [d.date, d.net_cents]),
   );
   const values = days.map((day) => net.get(day) ?? 0);
-  const top = Math.max(1, ...values);
+  const best = Math.max(...values);
+  const top = Math.max(1, best);
   const bottom = Math.min(0, ...values);
   const [width, height, pad] = [days.length * 12, 160, 4];
   const y = (cents: number) => pad + ((top - cents) / (top - bottom)) * (height - 2 * pad);
   const figure = document.createElement("figure");
   const caption = document.createElement("figcaption");
-  caption.textContent = `Net sales per day, ${currency} (highest ${money(top, currency)})`;
+  const highest = best > 0 ? ` (highest ${money(best, currency)})` : "";
+  caption.textContent = `Net sales per day, ${currency}${highest}`;
   const plot = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart" });
   plot.setAttribute("aria-label", caption.textContent);
   days.forEach((day, i) => {

@@ -17,8 +17,9 @@ const HINTS = {
   backoffice: "an admin token from <code>scripts/dev-token admin</code>",
 };
 
-/** Fills the page's `<header>` and chooses its token slot; call before any request. */
-export function shell(slot: "storefront" | "backoffice"): void {
+/** Fills the page's `<header>` and chooses its token slot; call before any request.
+ * `onSignIn` runs after the token changed. */
+export function shell(slot: "storefront" | "backoffice", onSignIn = () => {}): void {
   tokenSlot(slot);
   const header = document.querySelector("header")!;
   const here = location.pathname.split("/").pop() || "index.html";
@@ -34,7 +35,7 @@ export function shell(slot: "storefront" | "backoffice"): void {
   const form = document.createElement("form");
   form.id = "sign-in";
   form.innerHTML = `
-    <label>Bearer token <input name="token" autocomplete="off" spellcheck="false"></label>
+    <label>Bearer token <input name="token" type="password" autocomplete="off"></label>
     <button>Sign in</button>
     <p class="hint">Leave empty when the services run with authentication off (the default of
       <code>scripts/stack</code>); with <code>AUTH_MODE=jwt</code>, paste ${HINTS[slot]}.</p>
@@ -44,6 +45,7 @@ export function shell(slot: "storefront" | "backoffice"): void {
     event.preventDefault();
     setBearer(value(form, "token"));
     status(form, bearer() ? "Signed in: the token goes with every request." : "Signed out.");
+    onSignIn();
   });
   header.append(nav, form);
 }

@@ -2,7 +2,7 @@
 // order appears at once because the page reads it with the command's consistency token, and
 // it stays current through the order's live stream (the back office shipping it, say).
 
-import { Problem, command, live, remove, view } from "./api";
+import { type Accepted, Problem, command, live, view } from "./api";
 import { $, clearErrors, money, showError, status, value } from "./forms";
 import { shell } from "./shell";
 
@@ -25,11 +25,14 @@ interface Order {
   tracking_number: string | null;
 }
 
+/** The customer this browser registered, under the token it was registered with. */
 const CUSTOMER_KEY = "orders.customer";
 
 const cart: Line[] = [];
-let stopLive: (() => void) | null = null;
 let shown: Order | null = null;
+/** The order whose stream is open, and how to close it. */
+let following: string | null = null;
+let stopLive: (() => void) | null = null;
 
 function customer(): string | null {
   return localStorage.getItem(CUSTOMER_KEY);
@@ -41,20 +44,37 @@ function showCustomer(): void {
   $<HTMLButtonElement>("#place").disabled = !id || cart.length === 0;
 }
 
+/** A button that names what it acts on (`label`) for screen readers. */
+function button(text: string, label: string, onClick: () => void): HTMLButtonElement {
+  const made = document.createElement("button");
+  made.type = "button";
+  made.textContent = text;
+  made.setAttribute("aria-label", label);
+  made.addEventListener("click", onClick);
+  return made;
+}
+
+/** The line a form describes (its unit price typed in euros). */
+function lineFrom(form: HTMLFormElement): Line {
+  return {
+    sku: value(form, "sku"),
+    name: value(form, "name"),
+    quantity: Number(value(form, "quantity")),
+    unit_price_cents: Math.round(Number(value(form, "unit_price")) * 100),
+  };
+}
+
 function renderCart(): void {
-  const list = $("#cart-lines");
-  list.replaceChildren(
+  $("#cart-lines").replaceChildren(
     ...cart.map((line, index) => {
       const item = document.createElement("li");
       item.textContent = `${line.quantity} × ${line.name} (${line.sku}) `;
-      const drop = document.createElement("button");
-      drop.type = "button";
-      drop.textContent = "Remove";
-      drop.addEventListener("click", () => {
-        cart.splice(index, 1);
-        renderCart();
-      });
-      item.append(drop);
+      item.append(
+        button("Remove", `Remove ${line.name} from the cart`, () => {
+          cart.splice(index, 1);
+          renderCart();
+        }),
+      );
       return item;
     }),
   );
@@ -76,13 +96,11 @@ function renderOrder(order: Order): void {
   $("#order-lines").replaceChildren(
     ...order.items.map((line) => {
       const item = document.createElement("li");
-      item.textContent = `${line.quantity} × ${line.name} (${line.sku}): ${money(line.line_total_cents, order.currency)} `;
+      const total = money(line.line_total_cents, order.currency);
+      item.textContent = `${line.quantity} × ${line.name} (${line.sku}): ${total} `;
       if (pending) {
-        const drop = document.createElement("button");
-        drop.type = "button";
-        drop.textContent = "Remove";
-        drop.addEventListener("click", () => void removeLine(order.order_id, line.sku));
-        item.append(drop);
+        const label = `Remove ${line.name} from the order`;
+        item.append(button("Remove", label, () => void removeLine(order.order_id, line.sku)));
       }
       return item;
     }),
@@ -95,20 +113,48 @@ function renderOrder(order: Order): void {
 /** Shows the order as the command that changed it left it, then follows it live. */
 async function follow(orderId: string, token: string | null): Promise<void> {
   renderOrder(await view<Order>(`/orders/${orderId}`, token));
+  if (following === orderId) return;
   stopLive?.();
-  stopLive = live<Order>(`/orders/${orderId}/stream`, "order", renderOrder);
+  following = orderId;
+  stopLive = live<Order>(`/orders/${orderId}/stream`, "order", renderOrder, (trouble) =>
+    status($("#order"), trouble ?? ""),
+  );
 }
 
-async function removeLine(orderId: string, sku: string): Promise<void> {
-  const form = $("#order");
+/** Sends a command about the shown order from `form`, then shows the order as it left it. A
+ * command that was accepted is never reported as refused: if only the read after it failed,
+ * the page says so, and the live stream brings the change. */
+async function orderCommand(form: HTMLElement, send: () => Promise<Accepted>): Promise<void> {
   clearErrors(form);
+  let accepted: Accepted;
   try {
-    const accepted = await remove(`/orders/${orderId}/items/${encodeURIComponent(sku)}`);
-    await follow(orderId, accepted.token);
+    accepted = await send();
   } catch (error) {
     showError(form, error);
+    // Changed meanwhile (412): show the order as it is now.
+    if (error instanceof Problem && error.status === 412 && shown) {
+      await follow(shown.order_id, null).catch(() => {});
+    }
+    return;
+  }
+  try {
+    await follow(accepted.id, accepted.token);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    status(form, `Done, but the order could not be shown yet (${why}); it follows live.`);
   }
 }
+
+function removeLine(orderId: string, sku: string): Promise<void> {
+  const path = `/orders/${orderId}/items/${encodeURIComponent(sku)}`;
+  return orderCommand($("#order"), () => command(path, undefined, undefined, "DELETE"));
+}
+
+// Another token is another customer: forget the one registered under the previous token.
+shell("storefront", () => {
+  localStorage.removeItem(CUSTOMER_KEY);
+  showCustomer();
+});
 
 $<HTMLFormElement>("#register").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -128,21 +174,13 @@ $<HTMLFormElement>("#register").addEventListener("submit", async (event) => {
 $<HTMLFormElement>("#cart-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = event.target as HTMLFormElement;
-  clearErrors(form);
-  cart.push({
-    sku: value(form, "sku"),
-    name: value(form, "name"),
-    quantity: Number(value(form, "quantity")),
-    unit_price_cents: Math.round(Number(value(form, "unit_price")) * 100),
-  });
+  cart.push(lineFrom(form));
   form.reset();
   renderCart();
 });
 
-$<HTMLButtonElement>("#place").addEventListener("click", async () => {
-  const form = $("#cart");
-  clearErrors(form);
-  try {
+$<HTMLButtonElement>("#place").addEventListener("click", () =>
+  orderCommand($("#cart"), async () => {
     const accepted = await command("/orders", {
       customer_id: customer(),
       currency: "EUR",
@@ -150,49 +188,32 @@ $<HTMLButtonElement>("#place").addEventListener("click", async () => {
     });
     cart.splice(0);
     renderCart();
-    await follow(accepted.id, accepted.token);
-  } catch (error) {
-    showError(form, error);
-  }
-});
+    return accepted;
+  }),
+);
 
-$<HTMLFormElement>("#add-line").addEventListener("submit", async (event) => {
+$<HTMLFormElement>("#add-line").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = event.target as HTMLFormElement;
-  clearErrors(form);
   if (!shown) return;
-  try {
-    const accepted = await command(`/orders/${shown.order_id}/items`, {
-      sku: value(form, "sku"),
-      name: value(form, "name"),
-      quantity: Number(value(form, "quantity")),
-      unit_price_cents: Math.round(Number(value(form, "unit_price")) * 100),
-    });
+  const orderId = shown.order_id;
+  void orderCommand(form, async () => {
+    const accepted = await command(`/orders/${orderId}/items`, lineFrom(form));
     form.reset();
-    await follow(accepted.id, accepted.token);
-  } catch (error) {
-    showError(form, error);
-  }
+    return accepted;
+  });
 });
 
-for (const [button, action] of [
+for (const [selector, action] of [
   ["#confirm", "confirm"],
   ["#cancel", "cancel"],
 ] as const) {
-  $(button).addEventListener("click", async () => {
-    const form = $("#order");
-    clearErrors(form);
+  $(selector).addEventListener("click", () => {
     if (!shown) return;
-    try {
-      const body = action === "cancel" ? { reason: "cancelled in the storefront" } : undefined;
-      const accepted = await command(`/orders/${shown.order_id}/${action}`, body, shown.version);
-      await follow(accepted.id, accepted.token);
-    } catch (error) {
-      showError(form, error);
-      if (error instanceof Problem && error.status === 412) await follow(shown.order_id, null);
-    }
+    const { order_id, version } = shown;
+    const body = action === "cancel" ? { reason: "cancelled in the storefront" } : undefined;
+    void orderCommand($("#order"), () => command(`/orders/${order_id}/${action}`, body, version));
   });
 }
 
-shell("storefront");
 renderCart();

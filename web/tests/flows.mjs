@@ -3,9 +3,10 @@
 //   WEB_URL (http://127.0.0.1:8082), CHROMIUM (/usr/bin/chromium), AUTH_JWT_* (as the services)
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 
 export const web = process.env.WEB_URL ?? "http://127.0.0.1:8082";
-export const scripts = new URL("../../scripts/", import.meta.url).pathname;
+export const scripts = fileURLToPath(new URL("../../scripts/", import.meta.url));
 
 /** Debian's chromium, headless (the machine cannot download a browser of its own). */
 export function launch() {
@@ -46,8 +47,8 @@ export async function register(page) {
   return (await page.locator("#customer-id").textContent()).trim();
 }
 
-/** Places a confirmed order of one line in the storefront `page`; returns its id. */
-export async function placeConfirmedOrder(page) {
+/** Places an order of one line (2 × A-1 at 12.50) in the storefront `page`; returns its id. */
+export async function placeOrder(page) {
   const cart = page.locator("#cart-form");
   await cart.getByLabel("SKU").fill("A-1");
   await cart.getByLabel("Product").fill("Widget");
@@ -57,9 +58,15 @@ export async function placeConfirmedOrder(page) {
   await page.getByRole("button", { name: "Place order" }).click();
   // Read with the command's consistency token: there at once, no polling.
   await page.locator("#order-status").filter({ hasText: "pending" }).waitFor();
+  return (await page.locator("#order-id").textContent()).trim();
+}
+
+/** Places and confirms an order of one line in the storefront `page`; returns its id. */
+export async function placeConfirmedOrder(page) {
+  const orderId = await placeOrder(page);
   await page.getByRole("button", { name: "Confirm" }).click();
   await page.locator("#order-status").filter({ hasText: "confirmed" }).waitFor();
-  return (await page.locator("#order-id").textContent()).trim();
+  return orderId;
 }
 
 /** The Ship form of `orderId`'s row in the back office `page`, filled in. */

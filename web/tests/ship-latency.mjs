@@ -31,7 +31,12 @@ for (let run = 0; run < runs; run += 1) {
     button.addEventListener("click", () => (window.clicked = Date.now()), { capture: true }),
   );
   await form.getByRole("button", { name: "Ship" }).click();
-  const shipped = await store.evaluate(() => window.shipped);
+  const shipped = await store.evaluate(() =>
+    Promise.race([
+      window.shipped,
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no live update in 30 s")), 30_000)),
+    ]),
+  );
   times.push(shipped - (await office.evaluate(() => window.clicked)));
 }
 await browser.close();
