@@ -73,6 +73,7 @@ RUN npm ci --no-audit --no-fund --loglevel=error
 COPY web/tsconfig.json web/build.mjs ./
 COPY web/src src
 COPY web/public public
+COPY web/pages pages
 RUN npm run build
 
 FROM node:22-bookworm-slim AS web
