@@ -1,6 +1,7 @@
 //! Building and running the command service: connect, migrate, create the topic, bind, then
 //! serve HTTP beside the relay until shutdown.
 
+use platform::causes::Causes;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -130,7 +131,7 @@ async fn forget_expired_idempotency_keys(pool: sqlx::PgPool, shutdown: Cancellat
                 Ok(_) => break,
                 Err(error) => {
                     tracing::warn!(
-                        error = format!("{error:#}"),
+                        error = %Causes::from(&error),
                         "could not delete expired idempotency keys"
                     );
                     break;

@@ -6,6 +6,7 @@
 //! `serve` logs to stdout; every other subcommand logs to stderr, so that what it prints on
 //! stdout (`verify --json`) can be piped on as it is.
 
+use crate::causes::Causes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -56,7 +57,7 @@ where
     match run(command.clone(), config, shutdown).await {
         Some(Ok(())) => ExitCode::SUCCESS,
         Some(Err(error)) => {
-            tracing::error!(error = format!("{error:#}"), "{service} {command} failed");
+            tracing::error!(error = %Causes::from(&error), "{service} {command} failed");
             ExitCode::FAILURE
         }
         None => {

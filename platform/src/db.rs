@@ -5,6 +5,7 @@
 
 pub mod connections;
 
+use crate::causes::Causes;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -125,7 +126,7 @@ pub async fn connect_and_migrate(
         match try_connect_and_migrate(settings, migrator).await {
             Ok(pool) => return Ok(pool),
             Err(error) => {
-                tracing::warn!(database = %settings.url, error = format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "database not ready");
+                tracing::warn!(database = %settings.url, error = %Causes::from(&error), retry_in_ms = backoff.as_millis() as u64, "database not ready");
             }
         }
         tokio::select! {

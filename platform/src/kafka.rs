@@ -3,6 +3,7 @@
 //!
 //! The services speak plain Kafka through librdkafka; nothing here assumes a particular broker.
 
+use crate::causes::Causes;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -178,7 +179,7 @@ pub async fn wait_for_topic(
         match ensure_topic(settings, topic, partitions, replication).await {
             Ok(()) => return Ok(()),
             Err(error) => {
-                tracing::warn!(brokers = %settings.brokers, error = format!("{error:#}"), retry_in_ms = backoff.as_millis() as u64, "broker not ready")
+                tracing::warn!(brokers = %settings.brokers, error = %Causes::from(&error), retry_in_ms = backoff.as_millis() as u64, "broker not ready")
             }
         }
         tokio::select! {

@@ -5,6 +5,7 @@
 //! Nothing here knows about orders or customers; the domain lives in the services.
 
 pub mod auth;
+pub mod causes;
 pub mod cli;
 pub mod config;
 pub mod db;

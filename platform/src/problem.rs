@@ -3,6 +3,7 @@
 //! `type` is a relative URI naming the kind of problem (documented in the README); `errors`
 //! carries field-level detail for validation failures.
 
+use crate::causes::Causes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -150,10 +151,10 @@ impl Problem {
     /// ([`crate::db::unreachable`]), else [`Problem::internal`].
     pub fn unexpected(error: &anyhow::Error) -> Self {
         if crate::db::unreachable(error) {
-            tracing::warn!(error = format!("{error:#}"), "database unreachable");
+            tracing::warn!(error = %Causes::from(error), "database unreachable");
             Problem::unavailable()
         } else {
-            tracing::error!(error = format!("{error:#}"), "request failed");
+            tracing::error!(error = %Causes::from(error), "request failed");
             Problem::internal()
         }
     }

@@ -1,5 +1,6 @@
 //! Turning SIGTERM and Ctrl-C into a cancellation every task of a service observes.
 
+use crate::causes::Causes;
 use tokio_util::sync::CancellationToken;
 
 /// Cancels `token` on SIGTERM (Kubernetes, docker stop) or Ctrl-C. Spawned once by `main`.
@@ -95,7 +96,7 @@ pub async fn supervise(
         }),
     };
     if let Some(error) = &failure {
-        tracing::error!(error = format!("{error:#}"), "stopping the service");
+        tracing::error!(error = %Causes::from(error), "stopping the service");
     }
     shutdown.cancel();
     let drained = tokio::time::timeout(drain, async {
@@ -103,7 +104,7 @@ pub async fn supervise(
             match ended {
                 Ok((name, Err(error))) => tracing::warn!(
                     task = name,
-                    error = format!("{error:#}"),
+                    error = %Causes::from(&error),
                     "task failed while stopping"
                 ),
                 Ok((name, Ok(()))) => tracing::debug!(task = name, "task stopped"),

@@ -74,6 +74,8 @@ async fn poison_is_parked_the_stream_flows_and_a_corrected_event_is_applied_on_r
         "{}",
         error(3)
     );
+    // The database's message once, not again as the cause sqlx already quoted.
+    assert_eq!(error(3).matches("violates").count(), 1, "{}", error(3));
 
     assert_eq!(items[3]["aggregate_id"], refused_order.to_string());
     assert_eq!(

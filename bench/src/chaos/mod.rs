@@ -15,6 +15,7 @@ mod faults;
 mod group;
 mod process;
 
+use platform::causes::Causes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -186,7 +187,7 @@ fn print_summary(
             );
             println!("| mismatches | {} |", report.problems());
         }
-        Err(error) => println!("| verification | failed: {error:#} |"),
+        Err(error) => println!("| verification | failed: {} |", Causes::from(error)),
     }
     let Some(recoveries) = recoveries else {
         return;

@@ -10,6 +10,7 @@
 
 mod publish;
 
+use platform::causes::Causes;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ pub async fn observe_outbox(pool: PgPool, shutdown: CancellationToken) {
                 metrics::gauge!("outbox_oldest_unpublished_age_seconds").set(age);
             }
             Err(error) => {
-                tracing::debug!(error = format!("{error:#}"), "could not measure the outbox")
+                tracing::debug!(error = %Causes::from(&error), "could not measure the outbox")
             }
         }
         tokio::select! {
@@ -223,7 +224,7 @@ impl Relay {
                 Ok(()) => break,
                 Err(error) => {
                     tracing::warn!(
-                        error = format!("{error:#}"),
+                        error = %Causes::from(&error),
                         retry_in_ms = backoff.as_millis() as u64,
                         "relay stopped publishing"
                     );
@@ -235,7 +236,7 @@ impl Relay {
                     match (self.renew)() {
                         Ok(producer) => self.producer = producer,
                         Err(error) => tracing::warn!(
-                            error = format!("{error:#}"),
+                            error = %Causes::from(&error),
                             "could not renew the producer"
                         ),
                     }

@@ -10,6 +10,7 @@
 pub mod progress;
 pub mod rebuild;
 
+use platform::causes::Causes;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,7 +189,7 @@ impl Projector {
                 }
                 Err(ApplyError::Poison(error)) if batch.len() > 1 => {
                     tracing::warn!(
-                        error = format!("{error:#}"),
+                        error = %Causes::from(&error),
                         messages = batch.len(),
                         "the views refused a batch; applying its messages one by one"
                     );
@@ -196,7 +197,7 @@ impl Projector {
                 }
                 Err(ApplyError::Poison(error)) => {
                     let message = &batch[0];
-                    let reason = format!("{error:#}");
+                    let reason = Causes::from(&error).to_string();
                     match projections::park_refused(&self.pool, &self.topic, message, &reason).await
                     {
                         Ok(()) => {
@@ -303,7 +304,7 @@ impl Backoff {
         shutdown: &CancellationToken,
     ) -> Option<()> {
         tracing::warn!(
-            error = format!("{error:#}"),
+            error = %Causes::from(error),
             retry_in_ms = self.0.as_millis() as u64,
             "{what}; retrying"
         );
@@ -323,7 +324,7 @@ async fn observe(pool: PgPool, topic: String, progress: Progress, shutdown: Canc
         match refresh(&pool, &topic, &progress).await {
             Ok(()) => {}
             Err(error) => tracing::debug!(
-                error = format!("{error:#}"),
+                error = %Causes::from(&error),
                 "could not refresh the projector's position"
             ),
         }

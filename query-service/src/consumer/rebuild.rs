@@ -10,6 +10,7 @@
 //! One rebuild runs at a time (a partial unique index on `projection_rebuilds`); its progress
 //! and heartbeat are stored there so every replica's admin endpoint can show it.
 
+use platform::causes::Causes;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -95,14 +96,14 @@ impl Rebuild {
         if let Err(error) = &outcome {
             sqlx::query("UPDATE projection_rebuilds SET status = 'failed', error = $2, finished_at = now() WHERE id = $1 AND status = 'running'")
                 .bind(id)
-                .bind(format!("{error:#}"))
+                .bind(Causes::from(error).to_string())
                 .execute(&self.pool)
                 .await?;
         }
         match &outcome {
             Ok(()) => tracing::info!(rebuild = id, "rebuild swapped in"),
             Err(error) => {
-                tracing::error!(rebuild = id, error = format!("{error:#}"), "rebuild failed")
+                tracing::error!(rebuild = id, error = %Causes::from(error), "rebuild failed")
             }
         }
         outcome
@@ -158,7 +159,7 @@ impl Rebuild {
                         "the rebuild was abandoned meanwhile (no heartbeat); another may run"
                     ),
                     Err(error) => {
-                        tracing::warn!(error = format!("{error:#}"), "swap failed; trying again")
+                        tracing::warn!(error = %Causes::from(&error), "swap failed; trying again")
                     }
                 }
             }

@@ -3,6 +3,7 @@
 //! for an earlier one or are parked, and the offsets and notification that commit with them.
 //! What each view does with an event is in the view's own module.
 
+use platform::causes::Causes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Context;
@@ -95,10 +96,10 @@ impl BatchSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The database or the network failed; the same batch will succeed later.
-    #[error("transient: {0:#}")]
+    #[error("transient: {}", Causes::from(.0))]
     Transient(anyhow::Error),
     /// A message's data was refused by the views' constraints; retrying it cannot help.
-    #[error("poison: {0:#}")]
+    #[error("poison: {}", Causes::from(.0))]
     Poison(anyhow::Error),
 }
 

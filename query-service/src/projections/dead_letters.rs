@@ -3,6 +3,7 @@
 //! or with a corrected payload) or discards them; waiting events follow by themselves as soon as
 //! the version before them is applied.
 
+use platform::causes::Causes;
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
@@ -370,7 +371,7 @@ pub async fn apply_letter(
             Ok(Ok(changed))
         }
         Err(error) => match ApplyError::classify(error) {
-            ApplyError::Poison(error) => Ok(Err(format!("{error:#}"))),
+            ApplyError::Poison(error) => Ok(Err(Causes::from(&error).to_string())),
             ApplyError::Transient(error) => Err(error),
         },
     }
