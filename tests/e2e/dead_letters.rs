@@ -201,6 +201,58 @@ async fn poison_is_parked_the_stream_flows_and_a_corrected_event_is_applied_on_r
     // The dead-letter topic got every parked message too.
     let dead_letter_topic = format!("{}.dead-letters", app.topic);
     assert_eq!(app.read_topic_named(&dead_letter_topic, 4).await.len(), 4);
+
+    // Rebuilds meet the poison again and keep what the operator decided, under the same ids:
+    // the corrected order stays, the discarded message stays discarded, rebuild after rebuild.
+    let letters = || async {
+        let mut all = Vec::new();
+        for status in ["parked", "waiting", "retried", "discarded"] {
+            let page = app
+                .query_json(&format!("/admin/dead-letters?status={status}"))
+                .await;
+            for letter in page["items"].as_array().unwrap() {
+                all.push((
+                    letter["id"].as_i64().unwrap(),
+                    status,
+                    letter["payload"].clone(),
+                ));
+            }
+        }
+        all.sort_by_key(|(id, ..)| *id);
+        all
+    };
+    let decided = letters().await;
+    let statuses: Vec<&str> = decided.iter().map(|(_, status, _)| *status).collect();
+    assert_eq!(
+        statuses,
+        ["discarded", "parked", "parked", "retried", "retried"],
+        "{decided:?}"
+    );
+    for _ in 0..2 {
+        query_service::startup::rebuild_views(
+            app.query_config(&app.group),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(letters().await, decided);
+        let view = app.query_json(&format!("/orders/{refused_order}")).await;
+        assert_eq!(
+            (view["version"].as_i64(), view["total_cents"].as_i64()),
+            (Some(2), Some(600))
+        );
+    }
+    // A letter parked from now on is numbered after them.
+    app.produce(&key, b"more garbage").await;
+    let parked = wait_for("the new letter", || async {
+        let list = app.query_json("/admin/dead-letters?status=parked").await;
+        (list["items"].as_array()?.len() == 3).then_some(list)
+    })
+    .await;
+    let newest = parked["items"].as_array().unwrap().last().unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert!(newest > decided.last().unwrap().0, "{parked}");
 }
 
 fn placed(order: Uuid, customer: Uuid, currency: &str) -> OrderPlaced {

@@ -236,6 +236,7 @@ impl Rebuild {
         if !caught_up(&rebuilt, &live) {
             return Ok(Swap::Behind);
         }
+        carry_dead_letters(&mut tx).await?;
         sqlx::Executor::execute(
             &mut *tx,
             "ALTER SCHEMA views RENAME TO views_retired;
@@ -248,6 +249,30 @@ impl Rebuild {
         tx.commit().await.context("commit the swap")?;
         Ok(Swap::Done)
     }
+}
+
+/// Carries the live dead letters into the rebuilt views, in the swap's transaction (no live
+/// batch, retry or discard runs meanwhile). The replay met every live letter's message again and
+/// followed its resolution, but an operator's decisions and the ids they know belong to the
+/// letters: without them a later rebuild would park discarded and corrected events once more.
+/// A letter the replay parked where a live one exists gives way to the live one; a letter only
+/// the replay parked (a view's new constraint, say) is numbered after every id in use.
+async fn carry_dead_letters(tx: &mut sqlx::PgConnection) -> anyhow::Result<()> {
+    sqlx::Executor::execute(
+        tx,
+        "DELETE FROM views_rebuild.dead_letters r USING views.dead_letters l
+          WHERE r.topic = l.topic AND r.partition = l.partition AND r.kafka_offset = l.kafka_offset;
+         SELECT setval(pg_get_serial_sequence('views_rebuild.dead_letters', 'id'),
+                       (SELECT coalesce(max(id), 0) + 1 FROM (SELECT id FROM views.dead_letters
+                        UNION ALL SELECT id FROM views_rebuild.dead_letters) ids), false);
+         UPDATE views_rebuild.dead_letters SET id = DEFAULT;
+         INSERT INTO views_rebuild.dead_letters OVERRIDING SYSTEM VALUE SELECT * FROM views.dead_letters;
+         SELECT setval(pg_get_serial_sequence('views_rebuild.dead_letters', 'id'),
+                       (SELECT coalesce(max(id), 0) + 1 FROM views_rebuild.dead_letters), false);",
+    )
+    .await
+    .context("carry the dead letters into the rebuilt views")?;
+    Ok(())
 }
 
 /// The latest rebuild as JSON (`id`, `status`, `started_at`, `heartbeat_at`, `finished_at`,
