@@ -1,10 +1,10 @@
 //! Building and running the command service: connect, migrate, create the topic, bind, then
 //! serve HTTP beside the relay until shutdown.
 
-use platform::causes::Causes;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::causes::Causes;
 use platform::db::connections::Connections;
 use platform::shutdown::{Tasks, supervise};
 use tokio::net::TcpListener;

@@ -6,7 +6,6 @@
 //! `serve` logs to stdout; every other subcommand logs to stderr, so that what it prints on
 //! stdout (`verify --json`) can be piped on as it is.
 
-use crate::causes::Causes;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,6 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::causes::Causes;
 use crate::config::ConfigError;
 use crate::telemetry::LogOutput;
 

@@ -5,7 +5,6 @@
 
 pub mod connections;
 
-use crate::causes::Causes;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
+use crate::causes::Causes;
 use crate::config::{self, ConfigError, DatabaseUrl};
 
 /// Connections of the pool for what is not a service's hot path.

@@ -3,7 +3,6 @@
 //!
 //! The services speak plain Kafka through librdkafka; nothing here assumes a particular broker.
 
-use crate::causes::Causes;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +13,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::causes::Causes;
 use crate::config::{self, ConfigError};
 
 /// Variables with the `KAFKA_` prefix that are the services' own settings, not librdkafka

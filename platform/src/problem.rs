@@ -3,10 +3,11 @@
 //! `type` is a relative URI naming the kind of problem (documented in the README); `errors`
 //! carries field-level detail for validation failures.
 
-use crate::causes::Causes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::causes::Causes;
 
 /// The media type of problem responses.
 pub const CONTENT_TYPE: &str = "application/problem+json";

@@ -1,7 +1,8 @@
 //! Turning SIGTERM and Ctrl-C into a cancellation every task of a service observes.
 
-use crate::causes::Causes;
 use tokio_util::sync::CancellationToken;
+
+use crate::causes::Causes;
 
 /// Cancels `token` on SIGTERM (Kubernetes, docker stop) or Ctrl-C. Spawned once by `main`.
 pub fn cancel_on_signal(token: CancellationToken) {

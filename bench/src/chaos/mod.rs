@@ -15,12 +15,12 @@ mod faults;
 mod group;
 mod process;
 
-use platform::causes::Causes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use platform::causes::Causes;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::Mutex;
 

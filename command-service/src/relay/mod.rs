@@ -10,11 +10,11 @@
 
 mod publish;
 
-use platform::causes::Causes;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::causes::Causes;
 use rdkafka::producer::FutureProducer;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};

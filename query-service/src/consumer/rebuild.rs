@@ -10,11 +10,11 @@
 //! One rebuild runs at a time (a partial unique index on `projection_rebuilds`); its progress
 //! and heartbeat are stored there so every replica's admin endpoint can show it.
 
-use platform::causes::Causes;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform::causes::Causes;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;

@@ -3,10 +3,10 @@
 //! for an earlier one or are parked, and the offsets and notification that commit with them.
 //! What each view does with an event is in the view's own module.
 
-use platform::causes::Causes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Context;
+use platform::causes::Causes;
 use shared_events::{DomainEvent, EventEnvelope};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;

@@ -3,11 +3,11 @@
 //! or with a corrected payload) or discards them; waiting events follow by themselves as soon as
 //! the version before them is applied.
 
-use platform::causes::Causes;
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use platform::causes::Causes;
 use serde::Serialize;
 use shared_events::{DomainEvent, EventEnvelope};
 use sqlx::{Connection, PgConnection, PgPool};
