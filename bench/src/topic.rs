@@ -34,9 +34,14 @@ impl Watcher {
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(5))
             .context("topic metadata")?;
+        // Each partition's end now, not `Offset::End`: that is resolved at the first fetch, after
+        // the load may have published its first orders, and the count would never be reached.
         let mut assignment = TopicPartitionList::new();
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            assignment.add_partition_offset(topic, partition.id(), Offset::End)?;
+            let (_, end) = consumer
+                .fetch_watermarks(topic, partition.id(), Duration::from_secs(5))
+                .context("partition end")?;
+            assignment.add_partition_offset(topic, partition.id(), Offset::Offset(end))?;
         }
         consumer.assign(&assignment).context("assign partitions")?;
         let (stop, mut expected) = tokio::sync::watch::channel(u64::MAX);
