@@ -71,6 +71,7 @@ impl Application {
                 move || relay::producer(&kafka, linger),
                 config.kafka.topic.clone(),
                 config.relay.clone(),
+                committed.clone(),
             )?,
             notifier: (pool, committed),
             shutdown,

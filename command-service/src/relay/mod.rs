@@ -3,14 +3,15 @@
 //!
 //! Exactly one relay is active across all replicas (a PostgreSQL advisory lock held on a
 //! dedicated connection); the others wait and take over when its connection dies. The active
-//! relay wakes on `NOTIFY` from any replica's commit and polls as a fallback, because a
-//! notification can be lost (a replica crashing between commit and notify, a dropped listener).
+//! relay wakes on its own replica's commits in the process, on `NOTIFY` from the other
+//! replicas' commits, and polls as a fallback, because a notification can be lost (a replica crashing between commit and notify, a dropped listener).
 //! Delivery is at least once: a crash between the broker's ack and the outbox delete republishes
 //! the batch, and consumers drop the duplicates by aggregate version.
 
 mod publish;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -41,18 +42,51 @@ pub struct RelaySettings {
     pub vacuum_every: u64,
 }
 
-/// Rung by a command after it committed; wakes the notifier, which tells every replica's relay.
+/// Rung by a command after it committed. When this replica's relay is the active one it wakes
+/// at once, in the process; otherwise the notifier tells the active relay, on another replica,
+/// with `NOTIFY`.
 #[derive(Debug, Clone, Default)]
-pub struct CommitSignal(Arc<Notify>);
+pub struct CommitSignal(Arc<Signal>);
+
+#[derive(Debug, Default)]
+struct Signal {
+    /// Wakes this replica's relay.
+    relay: Notify,
+    /// Wakes [`notify_commits`].
+    notifier: Notify,
+    /// This replica's relay is the active one.
+    leading: AtomicBool,
+}
 
 impl CommitSignal {
-    /// Says that events were committed. Cheap; many rings before the notifier runs coalesce.
+    /// Says that events were committed. Cheap; many rings before the relay or the notifier runs
+    /// coalesce.
     pub fn ring(&self) {
-        self.0.notify_one();
+        if self.0.leading.load(Ordering::Acquire) {
+            self.0.relay.notify_one();
+        } else {
+            self.0.notifier.notify_one();
+        }
+    }
+
+    /// Marks this replica's relay as the active one until the guard is dropped.
+    fn leading(&self) -> Leading<'_> {
+        self.0.leading.store(true, Ordering::Release);
+        Leading(self)
     }
 }
 
-/// Turns commit signals into `NOTIFY` on [`CHANNEL`], outside the commands' transactions.
+/// This replica's relay leads while it lives (see [`CommitSignal::leading`]).
+struct Leading<'a>(&'a CommitSignal);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.0.0.leading.store(false, Ordering::Release);
+    }
+}
+
+/// Turns commit signals into `NOTIFY` on [`CHANNEL`], outside the commands' transactions, while
+/// another replica's relay is the active one.
 ///
 /// A `NOTIFY` inside a transaction takes a database-wide lock at commit that serialises all
 /// notifying commits; issuing it here, once for any number of commits that happened meanwhile,
@@ -61,7 +95,7 @@ pub async fn notify_commits(pool: PgPool, signal: CommitSignal, shutdown: Cancel
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = signal.0.notified() => {}
+            () = signal.0.notifier.notified() => {}
         }
         if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
             .bind(CHANNEL)
@@ -182,6 +216,8 @@ pub struct Relay {
     renew: Box<dyn Fn() -> anyhow::Result<FutureProducer> + Send + Sync>,
     topic: String,
     settings: RelaySettings,
+    /// This replica's commits.
+    committed: CommitSignal,
 }
 
 impl std::fmt::Debug for Relay {
@@ -194,12 +230,14 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// A relay publishing `pool`'s outbox to `topic` with producers made by `producer`.
+    /// A relay publishing `pool`'s outbox to `topic` with producers made by `producer`, woken
+    /// by `committed` and by other replicas' `NOTIFY`.
     pub fn new(
         pool: PgPool,
         producer: impl Fn() -> anyhow::Result<FutureProducer> + Send + Sync + 'static,
         topic: String,
         settings: RelaySettings,
+        committed: CommitSignal,
     ) -> anyhow::Result<Self> {
         Ok(Relay {
             pool,
@@ -207,6 +245,7 @@ impl Relay {
             renew: Box::new(producer),
             topic,
             settings,
+            committed,
         })
     }
 
@@ -264,6 +303,9 @@ impl Relay {
             .await
             .context("listen for appended events")?;
         let mut vacuum = OutboxVacuum::new(self.pool.clone(), self.settings.vacuum_every);
+        // From here on this replica's commits wake the relay directly; the first drain below
+        // publishes whatever they committed before.
+        let _leading = self.committed.leading();
         loop {
             // Drain the backlog batch by batch; a shutdown waits for the batch in flight, never
             // interrupts it, and stops before the next.
@@ -282,6 +324,7 @@ impl Relay {
             }
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
+                () = self.committed.0.relay.notified() => {}
                 notification = listener.recv() => { notification.context("wait for notifications")?; }
                 _ = tick.tick() => {
                     // Leadership lives as long as this connection; make sure it still does.
