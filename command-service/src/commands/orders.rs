@@ -4,14 +4,18 @@ use shared_events::{AggregateType, DomainEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Accepted, CommandContext, CommandError, OnConstraint, append, check_expected};
+use super::{
+    Accepted, CommandContext, CommandError, OnConstraint, append, check_expected, envelopes,
+};
 use crate::domain::order::{Order, OrderRuleViolation, PlaceOrder};
 use crate::domain::values::OrderId;
 use crate::store;
+use crate::store::event_log::EventColumns;
 
-/// Places a new order for a registered customer.
+/// Places a new order for a registered customer, in one statement (see
+/// [`super::Command::is_one_statement`]).
 pub async fn place(
-    tx: &mut PgConnection,
+    conn: &mut PgConnection,
     command: &PlaceOrder,
     ctx: &CommandContext,
 ) -> Result<Accepted, CommandError> {
@@ -24,11 +28,12 @@ pub async fn place(
     let order = Order::apply_all(None, &events)
         .ok_or_else(|| anyhow::anyhow!("placing order {id} produced no order"))?;
     // The customer's registration is checked by the order's foreign key, not by a query of its
-    // own: one round trip fewer per order.
-    store::orders::insert(tx, &order)
+    // own, and the events are appended by the same statement: one round trip in all.
+    let envelopes = EventColumns::of(&envelopes(0, &events, ctx), ctx.traceparent.as_deref());
+    store::orders::insert(conn, &order, envelopes)
         .await
         .on_constraint(store::orders::CUSTOMER_FK, || unknown_customer)?;
-    append(tx, id.0, 0, &events, ctx).await
+    Ok(Accepted::after(id.0, 0, &events))
 }
 
 /// Loads order `id` (locking it), checks `If-Match`, lets `decide` rule, and saves the result.

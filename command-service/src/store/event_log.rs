@@ -1,13 +1,18 @@
 //! The event log and its outbox.
 //!
-//! `append` writes events and their outbox rows in the caller's transaction, so an event exists
-//! exactly when the state change that produced it committed. The relay reads the outbox with
+//! `append` writes events and their outbox rows in the caller's transaction, or a statement ending
+//! in [`appending`] writes them with the state change itself, so an event exists exactly when the
+//! state change that produced it committed. The relay reads the outbox with
 //! `pending` and removes rows with `mark_published` once the broker acknowledged them.
+
+use std::sync::LazyLock;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use shared_events::{AggregateType, EventEnvelope};
-use sqlx::{FromRow, PgConnection, Row};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{FromRow, PgConnection, Postgres, Row};
 use uuid::Uuid;
 
 /// An event waiting in the outbox, with what the relay needs to publish it.
@@ -31,58 +36,91 @@ pub async fn append(
     events: &[EventEnvelope],
     traceparent: Option<&str>,
 ) -> anyhow::Result<()> {
-    let mut event_id = Vec::with_capacity(events.len());
-    let mut event_type = Vec::with_capacity(events.len());
-    let mut schema_version = Vec::with_capacity(events.len());
-    let mut aggregate_type = Vec::with_capacity(events.len());
-    let mut aggregate_id = Vec::with_capacity(events.len());
-    let mut aggregate_version = Vec::with_capacity(events.len());
-    let mut partition_key = Vec::with_capacity(events.len());
-    let mut occurred_at: Vec<DateTime<Utc>> = Vec::with_capacity(events.len());
-    let mut correlation_id = Vec::with_capacity(events.len());
-    let mut causation_id = Vec::with_capacity(events.len());
-    let mut data = Vec::with_capacity(events.len());
-    for e in events {
-        event_id.push(e.event_id);
-        event_type.push(e.event_type.clone());
-        schema_version.push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
-        aggregate_type.push(e.aggregate_type.as_str());
-        aggregate_id.push(e.aggregate_id);
-        aggregate_version.push(e.aggregate_version);
-        partition_key.push(e.partition_key.clone());
-        occurred_at.push(e.occurred_at);
-        correlation_id.push(e.correlation_id.clone());
-        causation_id.push(e.causation_id.clone());
-        data.push(e.data.clone());
-    }
-    let traceparent = vec![traceparent.map(str::to_owned); events.len()];
-    sqlx::query(
-        "WITH appended AS (
+    static APPEND: LazyLock<String> = LazyLock::new(|| format!("WITH {}", appending(1)));
+    EventColumns::of(events, traceparent)
+        .bind(sqlx::query(&APPEND))
+        .execute(tx)
+        .await
+        .context("append events")?;
+    Ok(())
+}
+
+/// The clauses that append the events bound as `$first` to `$first + 11` (see
+/// [`EventColumns::bind`]) to the log and the outbox: the end of a statement, after `WITH` and
+/// any clauses of its own. A caller that writes its state in the same statement saves a round
+/// trip, and a statement is atomic without a transaction around it.
+pub fn appending(first: usize) -> String {
+    let p: Vec<String> = (first..first + 12).map(|n| format!("${n}")).collect();
+    format!(
+        "appended AS (
             INSERT INTO event_log (event_id, event_type, schema_version, aggregate_type, aggregate_id,
                                    aggregate_version, partition_key, occurred_at, correlation_id,
                                    causation_id, traceparent, data)
-            SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::text[], $5::uuid[], $6::bigint[],
-                                 $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::jsonb[])
+            SELECT * FROM UNNEST({}::uuid[], {}::text[], {}::int[], {}::text[], {}::uuid[], {}::bigint[],
+                                 {}::text[], {}::timestamptz[], {}::text[], {}::text[], {}::text[], {}::jsonb[])
             RETURNING position
         )
         INSERT INTO outbox (position) SELECT position FROM appended",
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]
     )
-    .bind(event_id)
-    .bind(event_type)
-    .bind(schema_version)
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(aggregate_version)
-    .bind(partition_key)
-    .bind(occurred_at)
-    .bind(correlation_id)
-    .bind(causation_id)
-    .bind(traceparent)
-    .bind(data)
-    .execute(tx)
-    .await
-    .context("append events")?;
-    Ok(())
+}
+
+/// Events as one array per column of the event log, for [`appending`].
+#[derive(Debug)]
+pub struct EventColumns {
+    event_id: Vec<Uuid>,
+    event_type: Vec<String>,
+    schema_version: Vec<i32>,
+    aggregate_type: Vec<&'static str>,
+    aggregate_id: Vec<Uuid>,
+    aggregate_version: Vec<i64>,
+    partition_key: Vec<String>,
+    occurred_at: Vec<DateTime<Utc>>,
+    correlation_id: Vec<Option<String>>,
+    causation_id: Vec<Option<String>>,
+    traceparent: Vec<Option<String>>,
+    data: Vec<serde_json::Value>,
+}
+
+impl EventColumns {
+    /// The columns of `events`, each carrying the request's `traceparent`.
+    pub fn of(events: &[EventEnvelope], traceparent: Option<&str>) -> Self {
+        EventColumns {
+            event_id: events.iter().map(|e| e.event_id).collect(),
+            event_type: events.iter().map(|e| e.event_type.clone()).collect(),
+            schema_version: events
+                .iter()
+                .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+                .collect(),
+            aggregate_type: events.iter().map(|e| e.aggregate_type.as_str()).collect(),
+            aggregate_id: events.iter().map(|e| e.aggregate_id).collect(),
+            aggregate_version: events.iter().map(|e| e.aggregate_version).collect(),
+            partition_key: events.iter().map(|e| e.partition_key.clone()).collect(),
+            occurred_at: events.iter().map(|e| e.occurred_at).collect(),
+            correlation_id: events.iter().map(|e| e.correlation_id.clone()).collect(),
+            causation_id: events.iter().map(|e| e.causation_id.clone()).collect(),
+            traceparent: vec![traceparent.map(str::to_owned); events.len()],
+            data: events.iter().map(|e| e.data.clone()).collect(),
+        }
+    }
+
+    /// Binds the twelve columns, in the order [`appending`] numbers them, after what `query`
+    /// has bound already.
+    pub fn bind(self, query: Query<'_, Postgres, PgArguments>) -> Query<'_, Postgres, PgArguments> {
+        query
+            .bind(self.event_id)
+            .bind(self.event_type)
+            .bind(self.schema_version)
+            .bind(self.aggregate_type)
+            .bind(self.aggregate_id)
+            .bind(self.aggregate_version)
+            .bind(self.partition_key)
+            .bind(self.occurred_at)
+            .bind(self.correlation_id)
+            .bind(self.causation_id)
+            .bind(self.traceparent)
+            .bind(self.data)
+    }
 }
 
 /// Up to `limit` unpublished events, oldest position first.

@@ -1,5 +1,7 @@
 //! The orders and order_items tables: the current state of each order.
 
+use std::sync::LazyLock;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use shared_events::order::{OrderLine, ShippingAddress};
@@ -8,6 +10,7 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::Lock;
+use super::event_log::{self, EventColumns};
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::values::{CustomerId, OrderId};
 
@@ -15,36 +18,50 @@ use crate::domain::values::{CustomerId, OrderId};
 /// registered violates it.
 pub const CUSTOMER_FK: &str = "orders_customer_fk";
 
-/// Inserts a newly placed order and its lines, in one statement (one round trip). Fails with a
+/// Inserts a newly placed order, its lines and its events (with their outbox rows), in one
+/// statement: one round trip, and atomic without a transaction around it. Fails with a
 /// violation of [`CUSTOMER_FK`] when the customer is not registered; the key's check holds the
 /// customer's row until commit.
-pub async fn insert(tx: &mut PgConnection, order: &Order) -> anyhow::Result<()> {
-    let lines = LineColumns::of(order);
-    sqlx::query(
-        "WITH placed AS (
-            INSERT INTO orders (id, customer_id, status, currency, shipping_address, version, placed_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-            RETURNING id
+pub async fn insert(
+    conn: &mut PgConnection,
+    order: &Order,
+    events: EventColumns,
+) -> anyhow::Result<()> {
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH placed AS (
+                INSERT INTO orders (id, customer_id, status, currency, shipping_address, version, placed_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+                RETURNING id
+            ),
+            placed_lines AS (
+                INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price_cents)
+                SELECT placed.id, line.*
+                FROM placed, UNNEST($8::int[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) AS line
+            ),
+            {}",
+            event_log::appending(13)
         )
-        INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price_cents)
-        SELECT placed.id, line.*
-        FROM placed, UNNEST($8::int[], $9::text[], $10::text[], $11::bigint[], $12::bigint[]) AS line",
-    )
-    .bind(order.id.0)
-    .bind(order.customer_id.0)
-    .bind(order.status)
-    .bind(&order.currency)
-    .bind(order.shipping_address.as_ref().map(Json))
-    .bind(order.version)
-    .bind(order.placed_at)
-    .bind(lines.line_no)
-    .bind(lines.sku)
-    .bind(lines.name)
-    .bind(lines.quantity)
-    .bind(lines.unit_price_cents)
-    .execute(&mut *tx)
-    .await
-    .context("insert order")?;
+    });
+    let lines = LineColumns::of(order);
+    let query = sqlx::query(&INSERT)
+        .bind(order.id.0)
+        .bind(order.customer_id.0)
+        .bind(order.status)
+        .bind(&order.currency)
+        .bind(order.shipping_address.as_ref().map(Json))
+        .bind(order.version)
+        .bind(order.placed_at)
+        .bind(lines.line_no)
+        .bind(lines.sku)
+        .bind(lines.name)
+        .bind(lines.quantity)
+        .bind(lines.unit_price_cents);
+    events
+        .bind(query)
+        .execute(conn)
+        .await
+        .context("insert order")?;
     Ok(())
 }
 
