@@ -14,11 +14,6 @@ use std::process::ExitCode;
 
 use query_service::{Application, Config, startup, verify};
 
-/// mimalloc rather than glibc's malloc, whose malloc and free took a sixth of the command
-/// service's CPU under load (docs/benchmark.md, "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     platform::cli::main(
