@@ -4,7 +4,8 @@
 //! Exactly one relay is active across all replicas (a PostgreSQL advisory lock held on a
 //! dedicated connection); the others wait and take over when its connection dies. The active
 //! relay wakes on its own replica's commits in the process, on `NOTIFY` from the other
-//! replicas' commits, and polls as a fallback, because a notification can be lost (a replica crashing between commit and notify, a dropped listener).
+//! replicas' commits, and polls as a fallback, because a notification can be lost (a replica
+//! crashing between commit and notify, a dropped listener).
 //! Delivery is at least once: a crash between the broker's ack and the outbox delete republishes
 //! the batch, and consumers drop the duplicates by aggregate version.
 

@@ -50,18 +50,35 @@ pub async fn append(
 /// any clauses of its own. A caller that writes its state in the same statement saves a round
 /// trip, and a statement is atomic without a transaction around it.
 pub fn appending(first: usize) -> String {
-    let p: Vec<String> = (first..first + 12).map(|n| format!("${n}")).collect();
+    // The columns' types, in the order of [`EventColumns::bind`].
+    const TYPES: [&str; 12] = [
+        "uuid",
+        "text",
+        "int",
+        "text",
+        "uuid",
+        "bigint",
+        "text",
+        "timestamptz",
+        "text",
+        "text",
+        "text",
+        "jsonb",
+    ];
+    let columns: Vec<String> = (first..)
+        .zip(TYPES)
+        .map(|(n, column_type)| format!("${n}::{column_type}[]"))
+        .collect();
     format!(
         "appended AS (
             INSERT INTO event_log (event_id, event_type, schema_version, aggregate_type, aggregate_id,
                                    aggregate_version, partition_key, occurred_at, correlation_id,
                                    causation_id, traceparent, data)
-            SELECT * FROM UNNEST({}::uuid[], {}::text[], {}::int[], {}::text[], {}::uuid[], {}::bigint[],
-                                 {}::text[], {}::timestamptz[], {}::text[], {}::text[], {}::text[], {}::jsonb[])
+            SELECT * FROM UNNEST({})
             RETURNING position
         )
         INSERT INTO outbox (position) SELECT position FROM appended",
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]
+        columns.join(", ")
     )
 }
 
