@@ -29,7 +29,10 @@ pub async fn place(
         .ok_or_else(|| anyhow::anyhow!("placing order {id} produced no order"))?;
     // The customer's registration is checked by the order's foreign key, not by a query of its
     // own, and the events are appended by the same statement: one round trip in all.
-    let envelopes = EventColumns::of(&envelopes(0, &events, ctx), ctx.traceparent.as_deref());
+    let envelopes = EventColumns::of(
+        envelopes(0, &events, ctx).into_iter(),
+        ctx.traceparent.as_deref(),
+    );
     store::orders::insert(conn, &order, envelopes)
         .await
         .on_constraint(store::orders::CUSTOMER_FK, || unknown_customer)?;

@@ -37,7 +37,7 @@ pub async fn append(
     traceparent: Option<&str>,
 ) -> anyhow::Result<()> {
     static APPEND: LazyLock<String> = LazyLock::new(|| format!("WITH {}", appending(1)));
-    EventColumns::of(events, traceparent)
+    EventColumns::of(events.iter().cloned(), traceparent)
         .bind(sqlx::query(&APPEND))
         .execute(tx)
         .await
@@ -100,25 +100,43 @@ pub struct EventColumns {
 }
 
 impl EventColumns {
-    /// The columns of `events`, each carrying the request's `traceparent`.
-    pub fn of(events: &[EventEnvelope], traceparent: Option<&str>) -> Self {
-        EventColumns {
-            event_id: events.iter().map(|e| e.event_id).collect(),
-            event_type: events.iter().map(|e| e.event_type.clone()).collect(),
-            schema_version: events
-                .iter()
-                .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
-                .collect(),
-            aggregate_type: events.iter().map(|e| e.aggregate_type.as_str()).collect(),
-            aggregate_id: events.iter().map(|e| e.aggregate_id).collect(),
-            aggregate_version: events.iter().map(|e| e.aggregate_version).collect(),
-            partition_key: events.iter().map(|e| e.partition_key.clone()).collect(),
-            occurred_at: events.iter().map(|e| e.occurred_at).collect(),
-            correlation_id: events.iter().map(|e| e.correlation_id.clone()).collect(),
-            causation_id: events.iter().map(|e| e.causation_id.clone()).collect(),
-            traceparent: vec![traceparent.map(str::to_owned); events.len()],
-            data: events.iter().map(|e| e.data.clone()).collect(),
+    /// The columns of `events`, each carrying the request's `traceparent`. Takes the events by
+    /// value: a command's own envelopes are moved into the columns, not copied.
+    pub fn of(
+        events: impl ExactSizeIterator<Item = EventEnvelope>,
+        traceparent: Option<&str>,
+    ) -> Self {
+        let n = events.len();
+        let mut columns = EventColumns {
+            event_id: Vec::with_capacity(n),
+            event_type: Vec::with_capacity(n),
+            schema_version: Vec::with_capacity(n),
+            aggregate_type: Vec::with_capacity(n),
+            aggregate_id: Vec::with_capacity(n),
+            aggregate_version: Vec::with_capacity(n),
+            partition_key: Vec::with_capacity(n),
+            occurred_at: Vec::with_capacity(n),
+            correlation_id: Vec::with_capacity(n),
+            causation_id: Vec::with_capacity(n),
+            traceparent: vec![traceparent.map(str::to_owned); n],
+            data: Vec::with_capacity(n),
+        };
+        for e in events {
+            columns.event_id.push(e.event_id);
+            columns.event_type.push(e.event_type);
+            columns
+                .schema_version
+                .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
+            columns.aggregate_type.push(e.aggregate_type.as_str());
+            columns.aggregate_id.push(e.aggregate_id);
+            columns.aggregate_version.push(e.aggregate_version);
+            columns.partition_key.push(e.partition_key);
+            columns.occurred_at.push(e.occurred_at);
+            columns.correlation_id.push(e.correlation_id);
+            columns.causation_id.push(e.causation_id);
+            columns.data.push(e.data);
         }
+        columns
     }
 
     /// Binds the twelve columns, in the order [`appending`] numbers them, after what `query`
