@@ -118,6 +118,10 @@ pub async fn enqueue(command_db: &str, events: usize) -> anyhow::Result<()> {
 /// the clock starts now (the service was just started).
 pub async fn caught_up(query_url: &str, events: usize) -> anyhow::Result<crate::report::Catchup> {
     let http = reqwest::Client::new();
+    let cpu = crate::machine::CpuMeter::start(&[
+        ("query-service", crate::machine::pid("QUERY_PID")),
+        ("broker", crate::machine::pid("BROKER_PID")),
+    ]);
     let started = Instant::now();
     let mut first_progress = None;
     loop {
@@ -137,6 +141,7 @@ pub async fn caught_up(query_url: &str, events: usize) -> anyhow::Result<crate::
             }
             if applied >= events as i64 && status["total_lag_events"] == 0 {
                 let total = started.elapsed();
+                let cpu_us = cpu.micros_per(events as u64);
                 let (startup, at_start) = first_progress.unwrap_or((total, 0));
                 let applying = total.saturating_sub(startup);
                 return Ok(crate::report::Catchup {
@@ -146,6 +151,7 @@ pub async fn caught_up(query_url: &str, events: usize) -> anyhow::Result<crate::
                     rate: events as f64 / total.as_secs_f64(),
                     rate_applying: (applied - at_start) as f64 / applying.as_secs_f64().max(0.001),
                     verified_events: verify().await?,
+                    cpu_us,
                 });
             }
         }

@@ -259,6 +259,13 @@ async fn main() -> anyhow::Result<()> {
                 "| {events} | {:.1} s | {:.1} s | {:.0} | {:.0} |",
                 catchup.startup_s, catchup.total_s, catchup.rate, catchup.rate_applying
             );
+            println!(
+                "µs of CPU per event, query service | broker | PostgreSQL: {}",
+                machine::cells(&catchup.cpu_us)
+            );
+            if let Some(rss) = machine::pid("QUERY_PID").and_then(machine::peak_rss_mib) {
+                println!("query service peak RSS: {rss:.1} MiB");
+            }
             if let Some(out) = flag("--out") {
                 report::record_catchup(std::path::Path::new(&out), &catchup)?;
             }

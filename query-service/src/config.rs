@@ -13,6 +13,9 @@ use crate::consumer::ConsumerSettings;
 /// Longest read-your-writes wait an operator may configure.
 const MAX_CONSISTENCY_WAIT_MS: u64 = 30_000;
 
+/// The most lanes the projector may apply side by side (each holds a database connection).
+const MAX_CONSUMER_LANES: usize = 64;
+
 /// Everything the query service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,6 +29,7 @@ pub struct Config {
     pub kafka: KafkaSettings,
     /// Group (`KAFKA_CONSUMER_GROUP`, default `query-service`), batch size
     /// (`CONSUMER_BATCH_SIZE`, default 1000), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 5),
+    /// lanes (`CONSUMER_LANES`, default 3),
     /// fetch wait (`KAFKA_FETCH_WAIT_MAX_MS`, default 100) and dead-letter topic
     /// (`KAFKA_DEAD_LETTER_TOPIC`, default `<topic>.dead-letters`).
     pub consumer: ConsumerSettings,
@@ -54,6 +58,8 @@ impl Config {
                 reason: format!("{wait} is above the cap of {MAX_CONSISTENCY_WAIT_MS}"),
             });
         }
+        let lanes = within("CONSUMER_LANES", 3, MAX_CONSUMER_LANES)?;
+        let batch_size = within("CONSUMER_BATCH_SIZE", 1000, 100_000)?;
         Ok(Config {
             http_addr: config::var("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
             edge: platform::http::EdgeSettings::from_env()?,
@@ -66,8 +72,9 @@ impl Config {
             },
             consumer: ConsumerSettings {
                 group_id: config::var("KAFKA_CONSUMER_GROUP", "query-service".to_owned())?,
-                batch_size: config::var("CONSUMER_BATCH_SIZE", 1000)?,
+                batch_size,
                 batch_wait: Duration::from_millis(config::var("CONSUMER_BATCH_WAIT_MS", 5)?),
+                lanes,
                 fetch_wait: Duration::from_millis(config::var("KAFKA_FETCH_WAIT_MAX_MS", 100)?),
                 dead_letter_topic: config::var(
                     "KAFKA_DEAD_LETTER_TOPIC",
@@ -91,3 +98,16 @@ impl Config {
 /// migrations table), then the live views. A rebuild points its own connections at
 /// `views_rebuild` instead.
 pub const VIEWS_SEARCH_PATH: &str = "public,views";
+
+/// `name` as a count from 1 to `max`, `default` when unset.
+fn within(name: &str, default: usize, max: usize) -> Result<usize, ConfigError> {
+    let value: usize = config::var(name, default)?;
+    if (1..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            name: name.into(),
+            reason: format!("{value} is not between 1 and {max}"),
+        })
+    }
+}

@@ -173,9 +173,11 @@ impl Application {
 /// add a disk flush to every batch, to the catch-up's time and to every command's way to the
 /// views, and protect nothing the topic does not hold.
 async fn projector_pool(config: &Config) -> anyhow::Result<PgPool> {
+    // A connection per lane, and one for the position refresher.
+    let connections = u32::try_from(config.consumer.lanes + 1)?;
     platform::db::connect(&platform::db::DbSettings {
-        max_connections: 2,
-        min_connections: 2,
+        max_connections: connections,
+        min_connections: connections,
         synchronous_commit: false,
         ..config.db.clone()
     })

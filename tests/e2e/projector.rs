@@ -1,6 +1,8 @@
-//! The projector's exactly-once effect: duplicates and replays leave the views unchanged.
+//! The projector's exactly-once effect: duplicates and replays leave the views unchanged, and
+//! lanes applying a backlog side by side give the views a one-at-a-time fold gives.
 
 use e2e::TestApp;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_events_and_replayed_batches_leave_the_views_unchanged() {
@@ -98,4 +100,56 @@ async fn partitions_start_where_the_database_says_not_where_the_broker_does() {
         before,
         "replayed from the beginning into the same views"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_applying_a_backlog_side_by_side_give_the_one_at_a_time_fold() {
+    let mut app = TestApp::spawn().await;
+    // Enough customers for every partition of the topic (3), and so both lanes of the test's
+    // query service, to hold some; every order is confirmed, so every batch adds to the one row
+    // of today's sales that all lanes share.
+    let mut orders = Vec::new();
+    for _ in 0..12 {
+        let customer = app.register_customer().await;
+        for _ in 0..2 {
+            orders.push(app.place_order_for(customer).await);
+        }
+    }
+    for order in &orders {
+        let confirmed = app
+            .post(&format!("/orders/{order}/confirm"), &json!({}))
+            .await;
+        assert!(confirmed.status().is_success(), "{}", confirmed.status());
+    }
+    app.wait_until_views_caught_up().await;
+
+    // The views are reset: the whole topic is a backlog on every partition, applied again by
+    // the lanes side by side.
+    sqlx::query(
+        "TRUNCATE order_detail, applied_versions, consumer_offsets, customer_profile, daily_sales",
+    )
+    .execute(&app.query_db)
+    .await
+    .unwrap();
+    let group = app.group.clone();
+    app.restart_query_service_in(&group).await;
+    app.wait_until_views_caught_up().await;
+
+    let partitions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM consumer_offsets WHERE next_offset > 0")
+            .fetch_one(&app.query_db)
+            .await
+            .unwrap();
+    assert_eq!(partitions, 3, "the backlog spans every partition");
+    let report = query_service::verify::verify(&app.command_db, &app.query_db, 0)
+        .await
+        .unwrap();
+    assert!(report.passed, "{report}");
+    let (placed, confirmed): (i64, i64) = sqlx::query_as(
+        "SELECT sum(orders_placed)::bigint, sum(orders_confirmed)::bigint FROM daily_sales",
+    )
+    .fetch_one(&app.query_db)
+    .await
+    .unwrap();
+    assert_eq!((placed, confirmed), (24, 24), "each sale counted once");
 }

@@ -491,6 +491,7 @@ fn query_config(names: &Names, topic: &str, group: &str) -> query_service::Confi
             batch_size: 100,
             batch_wait: Duration::from_millis(5),
             fetch_wait: Duration::from_millis(50),
+            lanes: 2,
             dead_letter_topic: format!("{topic}.dead-letters"),
         },
         topic_replication: 1,

@@ -21,6 +21,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -43,6 +44,9 @@ pub struct ConsumerSettings {
     pub batch_wait: Duration,
     /// Longest the broker holds a fetch when there is nothing new.
     pub fetch_wait: Duration,
+    /// Batches applied side by side, each by its own transaction (a partition always goes to
+    /// the same lane, so its messages stay in order).
+    pub lanes: usize,
     /// Where parked messages are also published.
     pub dead_letter_topic: String,
 }
@@ -74,8 +78,13 @@ pub fn subscribe(
             ("partition.assignment.strategy", "cooperative-sticky".into()),
             // High watermarks for readiness and lag gauges.
             ("statistics.interval.ms", "1000".into()),
-            // librdkafka prefetches up to 64 MiB per consumer by default; a few batches are enough.
+            // librdkafka prefetches up to 64 MiB per consumer by default; a few batches are enough
+            // (at 4 MiB the lanes waited for fetches during a catch-up).
             ("queued.max.messages.kbytes", "8192".into()),
+            // A fetch brings at most this much of each partition, so the partitions' messages
+            // arrive interleaved in runs shorter than a lane's buffer (1 MiB by default: a run
+            // of ~1,500 events of one partition held the other lanes back).
+            ("max.partition.fetch.bytes", "262144".into()),
         ])
         .create_with_context(ProjectorContext { progress })
         .context("create Kafka consumer")?;
@@ -114,9 +123,12 @@ impl std::fmt::Debug for Projector {
 }
 
 impl Projector {
-    /// Consumes until `shutdown`. A batch that fails for a transient reason (database down) is
-    /// retried with backoff, never skipped; on shutdown the batch in flight is finished and the
-    /// consumer leaves the group when dropped.
+    /// Consumes until `shutdown`: one task reads the consumer and hands each message to the lane
+    /// of its partition (`partition % lanes`); each lane applies its partitions' messages in
+    /// batches, one transaction at a time, so the lanes' transactions run side by side the way
+    /// several replicas' do. A batch that fails for a transient reason (database down) is
+    /// retried with backoff, never skipped; on shutdown each lane finishes the batch in flight,
+    /// and the consumer leaves the group when dropped.
     pub async fn run(self, consumer: Arc<ProjectorConsumer>, shutdown: CancellationToken) {
         let refresher = tokio::spawn(observe(
             self.pool.clone(),
@@ -124,9 +136,62 @@ impl Projector {
             self.progress.clone(),
             shutdown.clone(),
         ));
+        let projector = Arc::new(self);
+        // Messages read but not yet applied: a batch in flight per lane and one more. One lane
+        // may hold most of them (the stream brings a partition's messages in runs), so a busy
+        // lane does not starve the others.
+        let buffered = Arc::new(Semaphore::new(
+            (projector.settings.lanes + 1) * projector.settings.batch_size,
+        ));
+        let mut lanes = tokio::task::JoinSet::new();
+        let senders: Vec<mpsc::UnboundedSender<Incoming>> = (0..projector.settings.lanes)
+            .map(|_| {
+                let (sender, receiver) = mpsc::unbounded_channel();
+                lanes.spawn(projector.clone().lane(
+                    consumer.clone(),
+                    receiver,
+                    buffered.clone(),
+                    shutdown.clone(),
+                ));
+                sender
+            })
+            .collect();
+        read(&consumer, &senders, &buffered, &shutdown).await;
+        drop(senders);
+        while lanes.join_next().await.is_some() {}
+        refresher.abort();
+        tracing::info!("consumer stopped");
+    }
+
+    /// Applies the batches of one lane until `shutdown` or until the reader stops.
+    async fn lane(
+        self: Arc<Self>,
+        consumer: Arc<ProjectorConsumer>,
+        mut messages: mpsc::UnboundedReceiver<Incoming>,
+        buffered: Arc<Semaphore>,
+        shutdown: CancellationToken,
+    ) {
         let mut waiting = std::time::Instant::now();
-        let mut next = next_batch(&*consumer, &self.settings, &shutdown, None).await;
-        while let Next::Batch(batch) = next {
+        loop {
+            let mut batch = Vec::with_capacity(self.settings.batch_size);
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                received = messages.recv_many(&mut batch, self.settings.batch_size) => {
+                    if received == 0 {
+                        return;
+                    }
+                }
+            }
+            let deadline = Instant::now() + self.settings.batch_wait;
+            while batch.len() < self.settings.batch_size {
+                let room = self.settings.batch_size - batch.len();
+                match tokio::time::timeout_at(deadline, messages.recv_many(&mut batch, room)).await
+                {
+                    Ok(received) if received > 0 => {}
+                    _ => break,
+                }
+            }
             let started = std::time::Instant::now();
             let waited = started - waiting;
             let span = tracing::info_span!(
@@ -138,10 +203,8 @@ impl Projector {
                 &span,
                 batch.iter().filter_map(|m| m.traceparent.as_deref()),
             );
-            let apply = self.apply(&batch, &shutdown).instrument(span);
-            let (applied, following) = gather_while(&consumer, &self.settings, apply).await;
-            let Some(summary) = applied else {
-                break;
+            let Some(summary) = self.apply(&batch, &shutdown).instrument(span).await else {
+                return;
             };
             summary.record(started.elapsed(), batch.len());
             tracing::debug!(
@@ -158,18 +221,9 @@ impl Projector {
             }
             self.progress.applied(&next_offsets, &counts);
             commit(&consumer, &self.topic, &next_offsets);
+            buffered.add_permits(batch.len());
             waiting = std::time::Instant::now();
-            next = match following {
-                // Gathered meanwhile and not yet applied: redelivered to whoever consumes next.
-                _ if shutdown.is_cancelled() => Next::Shutdown,
-                Some((batch, first_at)) => {
-                    Next::Batch(fill(&*consumer, &self.settings, batch, first_at).await)
-                }
-                None => next_batch(&*consumer, &self.settings, &shutdown, None).await,
-            };
         }
-        refresher.abort();
-        tracing::info!("consumer stopped");
     }
 
     /// Applies `batch`; `None` when shut down while waiting to retry.
@@ -411,40 +465,42 @@ async fn fill<C: ConsumerContext + 'static>(
     batch
 }
 
-/// Runs `apply` while gathering the start of the next batch: with a backlog, the consumer's side
-/// of a batch overlaps the database's side of the one before, and under a steady stream the
-/// next batch holds everything that arrived while this one was applied. Returns what `apply`
-/// returned and, when anything arrived, the messages with when the first of them did. Messages
-/// gathered for a partition revoked meanwhile are skipped when applied (their offsets are below
-/// what the new owner recorded).
-async fn gather_while<T>(
+/// Hands each message to its partition's lane until `shutdown`, while fewer than `buffered`'s
+/// permits are read and not yet applied (the lanes give them back). Messages buffered for a
+/// partition revoked meanwhile are skipped when applied (their offsets are below what the new
+/// owner recorded).
+async fn read(
     consumer: &ProjectorConsumer,
-    settings: &ConsumerSettings,
-    apply: impl std::future::Future<Output = T>,
-) -> (T, Option<(Vec<Incoming>, Instant)>) {
-    tokio::pin!(apply);
-    let mut gathered = Vec::new();
-    let mut first_at = None;
-    // A failing consumer (broker away) is left alone until the next batch, not polled in a loop.
-    let mut healthy = true;
-    let applied = loop {
+    lanes: &[mpsc::UnboundedSender<Incoming>],
+    buffered: &Semaphore,
+    shutdown: &CancellationToken,
+) {
+    loop {
         tokio::select! {
-            applied = &mut apply => break applied,
-            received = consumer.recv(), if healthy && gathered.len() < settings.batch_size => {
-                match received {
-                    Ok(message) => {
-                        first_at.get_or_insert_with(Instant::now);
-                        gathered.push(incoming(&message));
-                    }
+            () = shutdown.cancelled() => return,
+            permit = buffered.acquire() => match permit {
+                Ok(permit) => permit.forget(),
+                Err(_closed) => return,
+            }
+        }
+        let message = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                received = consumer.recv() => match received {
+                    Ok(message) => break incoming(&message),
                     Err(error) => {
                         tracing::warn!(%error, "consumer error");
-                        healthy = false;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
             }
+        };
+        let lane = &lanes[message.partition.unsigned_abs() as usize % lanes.len()];
+        if lane.send(message).is_err() {
+            // The lane stopped (shut down while retrying).
+            return;
         }
-    };
-    (applied, first_at.map(|at| (gathered, at)))
+    }
 }
 
 fn incoming(message: &impl Message) -> Incoming {

@@ -47,8 +47,10 @@ pub async fn apply_events(tx: &mut PgConnection, events: &[Applicable]) -> anyho
     let customers = customer_profile::apply_customer_events(tx, events).await?;
     let orders_changed_for = order_detail::apply(tx, events, &customers).await?;
     customer_profile::recompute_order_figures(tx, &orders_changed_for).await?;
-    daily_sales::apply(tx, events).await?;
     checkpoint::save_versions(tx, events).await?;
+    // Last: a day's row is shared by every partition, so concurrent batches (lanes, replicas)
+    // wait for each other from here to their commit.
+    daily_sales::apply(tx, events).await?;
     let mut versions = BTreeMap::new();
     for (envelope, _) in events {
         let version = versions.entry(envelope.aggregate_id).or_default();
