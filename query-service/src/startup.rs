@@ -161,9 +161,9 @@ impl Application {
     }
 }
 
-/// The projector's own two connections (its batches and the offsets refresher), opened at
-/// start: reads cannot starve the projector of connections, and the large messages of its
-/// batches (up to 1,000 events) grow the buffers of these two connections only, not of every
+/// The projector's own connections (one per lane, and one for the offsets refresher), opened
+/// at start: reads cannot starve the projector of connections, and the large messages of its
+/// batches (up to 1,000 events) grow the buffers of these connections only, not of every
 /// connection in the serving pool (a 16-connection pool that all took turns carrying batches
 /// added 12 MiB to the benchmark's peak RSS).
 ///

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform::causes::Causes;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -156,10 +156,22 @@ impl Projector {
                 sender
             })
             .collect();
-        read(&consumer, &senders, &buffered, &shutdown).await;
+        // A lane ends before shutdown only by panicking: the panic stops the projector (the
+        // service's supervisor reports it) rather than leave the reader waiting for the permits
+        // that lane held.
+        let lane_ended = tokio::select! {
+            () = read(&consumer, &senders, &buffered, &shutdown) => None,
+            Some(ended) = lanes.join_next() => Some(ended),
+        };
         drop(senders);
-        while lanes.join_next().await.is_some() {}
         refresher.abort();
+        if let Some(Err(error)) = lane_ended
+            && error.is_panic()
+        {
+            std::panic::resume_unwind(error.into_panic());
+        }
+        // Re-raises a lane's panic too.
+        lanes.join_all().await;
         tracing::info!("consumer stopped");
     }
 
@@ -403,68 +415,6 @@ async fn refresh(pool: &PgPool, topic: &str, progress: &Progress) -> anyhow::Res
     Ok(())
 }
 
-/// What waiting for a batch gave.
-enum Next {
-    /// Up to `batch_size` messages.
-    Batch(Vec<Incoming>),
-    /// Nothing arrived within the idle limit.
-    Idle,
-    /// Shutdown began.
-    Shutdown,
-}
-
-/// Waits for a first message (at most `idle`, when given), then gathers more until the batch is
-/// full or `batch_wait` passed.
-async fn next_batch<C: ConsumerContext + 'static>(
-    consumer: &StreamConsumer<C>,
-    settings: &ConsumerSettings,
-    shutdown: &CancellationToken,
-    idle: Option<Duration>,
-) -> Next {
-    let idle_deadline = idle.map(|idle| Instant::now() + idle);
-    let first = loop {
-        let wait_idle = async {
-            match idle_deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return Next::Shutdown,
-            () = wait_idle => return Next::Idle,
-            received = consumer.recv() => match received {
-                Ok(message) => break incoming(&message),
-                Err(error) => {
-                    tracing::warn!(%error, "consumer error");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    };
-    let mut batch = Vec::with_capacity(settings.batch_size);
-    batch.push(first);
-    Next::Batch(fill(consumer, settings, batch, Instant::now()).await)
-}
-
-/// Adds messages to `batch` until it is full or `batch_wait` passed since its first message
-/// arrived (`first_at`).
-async fn fill<C: ConsumerContext + 'static>(
-    consumer: &StreamConsumer<C>,
-    settings: &ConsumerSettings,
-    mut batch: Vec<Incoming>,
-    first_at: Instant,
-) -> Vec<Incoming> {
-    let deadline = first_at + settings.batch_wait;
-    while batch.len() < settings.batch_size {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(message)) => batch.push(incoming(&message)),
-            Ok(Err(error)) => tracing::warn!(%error, "consumer error"),
-            Err(_elapsed) => break,
-        }
-    }
-    batch
-}
-
 /// Hands each message to its partition's lane until `shutdown`, while fewer than `buffered`'s
 /// permits are read and not yet applied (the lanes give them back). Messages buffered for a
 /// partition revoked meanwhile are skipped when applied (their offsets are below what the new
@@ -480,6 +430,7 @@ async fn read(
             () = shutdown.cancelled() => return,
             permit = buffered.acquire() => match permit {
                 Ok(permit) => permit.forget(),
+                // Never closed.
                 Err(_closed) => return,
             }
         }

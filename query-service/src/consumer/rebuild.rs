@@ -18,9 +18,11 @@ use platform::causes::Causes;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ConsumerSettings, Next, Projector, next_batch};
+use super::{ConsumerSettings, Projector, incoming};
+use crate::projections::Incoming;
 use crate::projections::checkpoint;
 use platform::db::DbSettings;
 use platform::kafka::KafkaSettings;
@@ -338,4 +340,55 @@ async fn offsets_in(
         .await
         .context("read offsets")?;
     Ok(rows.into_iter().collect())
+}
+
+/// What waiting for a batch gave.
+enum Next {
+    /// Up to `batch_size` messages.
+    Batch(Vec<Incoming>),
+    /// Nothing arrived within the idle limit.
+    Idle,
+    /// Shutdown began.
+    Shutdown,
+}
+
+/// Waits for a first message (at most `idle`, when given), then gathers more until the batch is
+/// full or `batch_wait` passed.
+async fn next_batch(
+    consumer: &StreamConsumer,
+    settings: &ConsumerSettings,
+    shutdown: &CancellationToken,
+    idle: Option<Duration>,
+) -> Next {
+    let idle_deadline = idle.map(|idle| Instant::now() + idle);
+    let first = loop {
+        let wait_idle = async {
+            match idle_deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return Next::Shutdown,
+            () = wait_idle => return Next::Idle,
+            received = consumer.recv() => match received {
+                Ok(message) => break incoming(&message),
+                Err(error) => {
+                    tracing::warn!(%error, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    };
+    let mut batch = Vec::with_capacity(settings.batch_size);
+    batch.push(first);
+    let deadline = Instant::now() + settings.batch_wait;
+    while batch.len() < settings.batch_size {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => batch.push(incoming(&message)),
+            Ok(Err(error)) => tracing::warn!(%error, "consumer error"),
+            Err(_elapsed) => break,
+        }
+    }
+    Next::Batch(batch)
 }
