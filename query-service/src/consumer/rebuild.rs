@@ -133,7 +133,7 @@ impl Rebuild {
                 &consumer,
                 &self.settings,
                 shutdown,
-                Some(Duration::from_millis(500)),
+                Duration::from_millis(500),
             )
             .await
             {
@@ -352,25 +352,19 @@ enum Next {
     Shutdown,
 }
 
-/// Waits for a first message (at most `idle`, when given), then gathers more until the batch is
-/// full or `batch_wait` passed.
+/// Waits for a first message (at most `idle`), then gathers more until the batch is full or
+/// `batch_wait` passed.
 async fn next_batch(
     consumer: &StreamConsumer,
     settings: &ConsumerSettings,
     shutdown: &CancellationToken,
-    idle: Option<Duration>,
+    idle: Duration,
 ) -> Next {
-    let idle_deadline = idle.map(|idle| Instant::now() + idle);
+    let idle_deadline = Instant::now() + idle;
     let first = loop {
-        let wait_idle = async {
-            match idle_deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             () = shutdown.cancelled() => return Next::Shutdown,
-            () = wait_idle => return Next::Idle,
+            () = tokio::time::sleep_until(idle_deadline) => return Next::Idle,
             received = consumer.recv() => match received {
                 Ok(message) => break incoming(&message),
                 Err(error) => {
