@@ -4,6 +4,20 @@
 use e2e::TestApp;
 use serde_json::json;
 
+/// Empties the views and their recorded offsets (as after restoring an empty read database) and
+/// restarts the query service in the same consumer group, whose committed offsets on the broker
+/// are at the end of the topic.
+async fn empty_the_views_and_restart(app: &mut TestApp) {
+    sqlx::query(
+        "TRUNCATE order_detail, applied_versions, consumer_offsets, customer_profile, daily_sales",
+    )
+    .execute(&app.query_db)
+    .await
+    .unwrap();
+    let group = app.group.clone();
+    app.restart_query_service_in(&group).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_events_and_replayed_batches_leave_the_views_unchanged() {
     let mut app = TestApp::spawn().await;
@@ -84,14 +98,7 @@ async fn partitions_start_where_the_database_says_not_where_the_broker_does() {
 
     // The views are reset (as after restoring an empty read database). The group's committed
     // offsets on the broker are at the end of the topic; the database has none.
-    sqlx::query(
-        "TRUNCATE order_detail, applied_versions, consumer_offsets, customer_profile, daily_sales",
-    )
-    .execute(&app.query_db)
-    .await
-    .unwrap();
-    let group = app.group.clone();
-    app.restart_query_service_in(&group).await;
+    empty_the_views_and_restart(&mut app).await;
     for order in orders {
         app.wait_for_order(order).await;
     }
@@ -125,14 +132,7 @@ async fn lanes_applying_a_backlog_side_by_side_give_the_one_at_a_time_fold() {
 
     // The views are reset: the whole topic is a backlog on every partition, applied again by
     // the lanes side by side.
-    sqlx::query(
-        "TRUNCATE order_detail, applied_versions, consumer_offsets, customer_profile, daily_sales",
-    )
-    .execute(&app.query_db)
-    .await
-    .unwrap();
-    let group = app.group.clone();
-    app.restart_query_service_in(&group).await;
+    empty_the_views_and_restart(&mut app).await;
     app.wait_until_views_caught_up().await;
 
     let partitions: i64 =
