@@ -163,6 +163,10 @@ async fn apply(
             stack.broker.kill().await;
             tokio::time::sleep(down).await;
             stack.broker.start()?;
+            // Until the broker listens again the replicas still report the partitions they
+            // held, though their sessions may be lapsing: the group's recovery is only judged
+            // once they can reach it.
+            wait_for_listener(&env.brokers).await?;
             Ok(None)
         }
         Fault::PostgresRestart => {
@@ -199,6 +203,22 @@ async fn wait_for_handover(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits until the first of the bootstrap addresses `brokers` accepts connections.
+async fn wait_for_listener(brokers: &str) -> anyhow::Result<()> {
+    let address = brokers.split(',').next().unwrap_or(brokers);
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        if started.elapsed() > RECOVERY_LIMIT {
+            bail!(
+                "the broker did not listen on {address} within {} s",
+                RECOVERY_LIMIT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Waits until every partition is consumed by a live replica and moving again; returns the time
