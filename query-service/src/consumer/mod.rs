@@ -51,41 +51,48 @@ pub struct ConsumerSettings {
     pub dead_letter_topic: String,
 }
 
+/// How much a consumer reads ahead of the projector, for the live consumer and a rebuild's.
+/// librdkafka prefetches up to 64 MiB by default; a few batches are enough. When the prefetch
+/// is full it postpones the next fetch by `fetch.queue.backoff.ms`, 1 s by default: during a
+/// catch-up the lanes drained their buffers in 0.6 s and then waited for the rest of that
+/// second, every second. A fetch brings at most 256 KiB of each partition (1 MiB by default),
+/// so the partitions' messages arrive interleaved in runs shorter than a lane's buffer.
+pub const PREFETCH: [(&str, &str); 3] = [
+    ("queued.max.messages.kbytes", "4096"),
+    ("fetch.queue.backoff.ms", "20"),
+    ("max.partition.fetch.bytes", "262144"),
+];
+
 /// A consumer in the group, subscribed to the topic, starting partitions where `progress` says.
 pub fn subscribe(
     kafka: &KafkaSettings,
     settings: &ConsumerSettings,
     progress: Progress,
 ) -> anyhow::Result<ProjectorConsumer> {
+    let mut defaults = vec![
+        ("group.id", settings.group_id.clone()),
+        ("enable.auto.commit", "false".into()),
+        ("auto.offset.reset", "earliest".into()),
+        ("enable.partition.eof", "false".into()),
+        (
+            "fetch.wait.max.ms",
+            settings.fetch_wait.as_millis().to_string(),
+        ),
+        // The classic group protocol with client-side timeouts (docs/operations.md, "Consumer
+        // group"): a replica killed without leaving the group loses its partitions to the
+        // survivors after the session timeout, 6 s, the broker's default minimum; KIP-848's
+        // `group.protocol=consumer` takes the timeout from the broker (45 s by default).
+        // Cooperative-sticky moves only the partitions that change owner, so survivors keep
+        // projecting through a rebalance.
+        ("session.timeout.ms", "6000".into()),
+        ("heartbeat.interval.ms", "1000".into()),
+        ("partition.assignment.strategy", "cooperative-sticky".into()),
+        // High watermarks for readiness and lag gauges.
+        ("statistics.interval.ms", "1000".into()),
+    ];
+    defaults.extend(PREFETCH.map(|(name, value)| (name, value.to_owned())));
     let consumer: ProjectorConsumer = kafka
-        .client_config_with(&[
-            ("group.id", settings.group_id.clone()),
-            ("enable.auto.commit", "false".into()),
-            ("auto.offset.reset", "earliest".into()),
-            ("enable.partition.eof", "false".into()),
-            (
-                "fetch.wait.max.ms",
-                settings.fetch_wait.as_millis().to_string(),
-            ),
-            // The classic group protocol with client-side timeouts (docs/operations.md, "Consumer
-            // group"): a replica killed without leaving the group loses its partitions to the
-            // survivors after the session timeout, 6 s, the broker's default minimum; KIP-848's
-            // `group.protocol=consumer` takes the timeout from the broker (45 s by default).
-            // Cooperative-sticky moves only the partitions that change owner, so survivors keep
-            // projecting through a rebalance.
-            ("session.timeout.ms", "6000".into()),
-            ("heartbeat.interval.ms", "1000".into()),
-            ("partition.assignment.strategy", "cooperative-sticky".into()),
-            // High watermarks for readiness and lag gauges.
-            ("statistics.interval.ms", "1000".into()),
-            // librdkafka prefetches up to 64 MiB per consumer by default; a few batches are enough
-            // (at 4 MiB the lanes waited for fetches during a catch-up).
-            ("queued.max.messages.kbytes", "8192".into()),
-            // A fetch brings at most this much of each partition, so the partitions' messages
-            // arrive interleaved in runs shorter than a lane's buffer (1 MiB by default: a run
-            // of ~1,500 events of one partition held the other lanes back).
-            ("max.partition.fetch.bytes", "262144".into()),
-        ])
+        .client_config_with(&defaults)
         .create_with_context(ProjectorContext { progress })
         .context("create Kafka consumer")?;
     consumer

@@ -170,15 +170,18 @@ impl Rebuild {
 
     /// A consumer outside any group, assigned every partition from its beginning.
     fn consume_from_the_beginning(&self) -> anyhow::Result<StreamConsumer> {
-        let consumer: StreamConsumer = self
-            .kafka
-            .client_config()
-            .set("group.id", format!("{}-rebuild", self.settings.group_id))
-            .set("enable.auto.commit", "false")
-            .set(
+        let mut defaults = vec![
+            ("group.id", format!("{}-rebuild", self.settings.group_id)),
+            ("enable.auto.commit", "false".into()),
+            (
                 "fetch.wait.max.ms",
                 self.settings.fetch_wait.as_millis().to_string(),
-            )
+            ),
+        ];
+        defaults.extend(super::PREFETCH.map(|(name, value)| (name, value.to_owned())));
+        let consumer: StreamConsumer = self
+            .kafka
+            .client_config_with(&defaults)
             .create()
             .context("create the rebuild consumer")?;
         let metadata = consumer
