@@ -28,7 +28,7 @@ pub struct Config {
     /// The broker and topic (`KAFKA_BROKERS`, `KAFKA_TOPIC`).
     pub kafka: KafkaSettings,
     /// Group (`KAFKA_CONSUMER_GROUP`, default `query-service`), batch size
-    /// (`CONSUMER_BATCH_SIZE`, default 1000), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 5),
+    /// (`CONSUMER_BATCH_SIZE`, default 1000), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 0),
     /// lanes (`CONSUMER_LANES`, default 3),
     /// fetch wait (`KAFKA_FETCH_WAIT_MAX_MS`, default 100) and dead-letter topic
     /// (`KAFKA_DEAD_LETTER_TOPIC`, default `<topic>.dead-letters`).
@@ -73,7 +73,7 @@ impl Config {
             consumer: ConsumerSettings {
                 group_id: config::var("KAFKA_CONSUMER_GROUP", "query-service".to_owned())?,
                 batch_size,
-                batch_wait: Duration::from_millis(config::var("CONSUMER_BATCH_WAIT_MS", 5)?),
+                batch_wait: Duration::from_millis(config::var("CONSUMER_BATCH_WAIT_MS", 0)?),
                 lanes,
                 fetch_wait: Duration::from_millis(config::var("KAFKA_FETCH_WAIT_MAX_MS", 100)?),
                 dead_letter_topic: config::var(

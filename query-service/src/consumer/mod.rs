@@ -1,6 +1,6 @@
 //! The Kafka consumer: reads the event topic in a consumer group, hands batches of up to N
-//! messages or T milliseconds to the projector, and commits offsets to Kafka only after the
-//! projector's database transaction committed.
+//! messages or T milliseconds to the projector, and stores offsets for Kafka only after the
+//! projector's database transaction committed (librdkafka commits the stored ones every second).
 //!
 //! The offsets the projector records in PostgreSQL are the truth; on assignment each partition
 //! starts there (see [`progress`]), and the offsets committed to Kafka are only a hint. A batch
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform::causes::Causes;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -71,7 +71,14 @@ pub fn subscribe(
 ) -> anyhow::Result<ProjectorConsumer> {
     let mut defaults = vec![
         ("group.id", settings.group_id.clone()),
-        ("enable.auto.commit", "false".into()),
+        // Offsets are stored after each applied batch and committed by librdkafka once a
+        // second and on revocation. Committing after every batch queued hundreds of commits a
+        // second at the group coordinator, whose heartbeat replies then came too late: the
+        // session timed out and the replica lost its partitions for seconds (a steady stream
+        // in small batches, `scripts/bench visibility --rate 600` with no batch wait).
+        ("enable.auto.commit", "true".into()),
+        ("enable.auto.offset.store", "false".into()),
+        ("auto.commit.interval.ms", "1000".into()),
         ("auto.offset.reset", "earliest".into()),
         ("enable.partition.eof", "false".into()),
         (
@@ -239,7 +246,7 @@ impl Projector {
                 *counts.entry(message.partition).or_default() += 1;
             }
             self.progress.applied(&next_offsets, &counts);
-            commit(&consumer, &self.topic, &next_offsets);
+            store(&consumer, &self.topic, &next_offsets);
             buffered.add_permits(batch.len());
             waiting = std::time::Instant::now();
         }
@@ -481,9 +488,9 @@ fn incoming(message: &impl Message) -> Incoming {
     }
 }
 
-/// Commits the next offset of each partition. A failure (partition revoked meanwhile, broker
-/// away) only means a later member starts a little early.
-fn commit(consumer: &ProjectorConsumer, topic: &str, next: &std::collections::BTreeMap<i32, i64>) {
+/// Stores the next offset of each partition for librdkafka's next commit. A failure (partition
+/// revoked meanwhile) only means a later member starts a little early.
+fn store(consumer: &ProjectorConsumer, topic: &str, next: &std::collections::BTreeMap<i32, i64>) {
     let mut offsets = TopicPartitionList::with_capacity(next.len());
     for (partition, offset) in next {
         if let Err(error) = offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))
@@ -491,7 +498,7 @@ fn commit(consumer: &ProjectorConsumer, topic: &str, next: &std::collections::BT
             tracing::warn!(%error, partition, "cannot build offset commit");
         }
     }
-    if let Err(error) = consumer.commit(&offsets, CommitMode::Async) {
-        tracing::debug!(%error, "offset commit to Kafka failed; the database holds the truth");
+    if let Err(error) = consumer.store_offsets(&offsets) {
+        tracing::debug!(%error, "could not store offsets for Kafka; the database holds the truth");
     }
 }
