@@ -495,7 +495,7 @@ fn store(consumer: &ProjectorConsumer, topic: &str, next: &std::collections::BTr
     for (partition, offset) in next {
         if let Err(error) = offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))
         {
-            tracing::warn!(%error, partition, "cannot build offset commit");
+            tracing::warn!(%error, partition, "cannot build the offsets to store");
         }
     }
     if let Err(error) = consumer.store_offsets(&offsets) {
