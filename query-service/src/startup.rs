@@ -169,9 +169,9 @@ impl Application {
 ///
 /// Its commits do not wait for the WAL flush: the views and the offsets they were applied up
 /// to commit in one transaction, so a server crash that loses the last batches loses both
-/// together, and the projector applies those messages again from the topic. Waiting would
-/// add a disk flush to every batch, to the catch-up's time and to every command's way to the
-/// views, and protect nothing the topic does not hold.
+/// together, and the projector reads those messages again from the topic (`consumer::holes`).
+/// Waiting would add a disk flush to every batch, to the catch-up's time and to every
+/// command's way to the views, and protect nothing the topic does not hold.
 async fn projector_pool(config: &Config) -> anyhow::Result<PgPool> {
     // A connection per lane, and one for the position refresher.
     let connections = u32::try_from(config.consumer.lanes + 1)?;

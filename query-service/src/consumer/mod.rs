@@ -7,6 +7,7 @@
 //! the views refuse is split and applied message by message, so one poison message is parked
 //! (dead-letter table and topic) while the rest of the stream flows.
 
+pub mod holes;
 pub mod progress;
 pub mod rebuild;
 
@@ -26,7 +27,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::projections::{self, ApplyError, BatchSummary, Incoming, checkpoint};
+use crate::projections::{self, Applied, ApplyError, Incoming, checkpoint};
+use holes::Holes;
 use platform::kafka::KafkaSettings;
 use progress::{Progress, ProjectorContext};
 
@@ -146,6 +148,7 @@ impl Projector {
     pub async fn run(self, consumer: Arc<ProjectorConsumer>, shutdown: CancellationToken) {
         let refresher = tokio::spawn(observe(
             self.pool.clone(),
+            consumer.clone(),
             self.topic.clone(),
             self.progress.clone(),
             shutdown.clone(),
@@ -198,6 +201,7 @@ impl Projector {
         shutdown: CancellationToken,
     ) {
         let mut waiting = std::time::Instant::now();
+        let mut holes = Holes::default();
         loop {
             let mut batch = Vec::with_capacity(self.settings.batch_size);
             tokio::select! {
@@ -229,94 +233,85 @@ impl Projector {
                 &span,
                 batch.iter().filter_map(|m| m.traceparent.as_deref()),
             );
-            let Some(summary) = self.apply(&batch, &shutdown).instrument(span).await else {
+            let Some(applied) = self.apply(&batch, &shutdown).instrument(span).await else {
                 return;
             };
-            summary.record(started.elapsed(), batch.len());
+            applied.summary.record(started.elapsed(), batch.len());
             tracing::debug!(
                 messages = batch.len(),
-                ?summary,
+                summary = ?applied.summary,
                 waited_ms = waited.as_millis() as u64,
                 applied_ms = started.elapsed().as_millis() as u64,
                 "applied batch"
             );
-            let next_offsets = projections::next_offsets(&batch);
             let mut counts: HashMap<i32, usize> = HashMap::new();
             for message in &batch {
                 *counts.entry(message.partition).or_default() += 1;
             }
-            self.progress.applied(&next_offsets, &counts);
-            store(&consumer, &self.topic, &next_offsets);
+            self.progress.applied(&applied.next, &counts);
+            store(&consumer, &self.topic, &applied.next);
+            holes
+                .mend(
+                    &self.pool,
+                    &consumer,
+                    &self.topic,
+                    &applied.holes,
+                    &self.progress,
+                )
+                .await;
             buffered.add_permits(batch.len());
             waiting = std::time::Instant::now();
         }
     }
 
-    /// Applies `batch`; `None` when shut down while waiting to retry.
-    async fn apply(
+    /// Applies `batch` and publishes what it parked; `None` when shut down while waiting to
+    /// retry.
+    async fn apply<'m>(
         &self,
-        batch: &[Incoming],
+        batch: &'m [Incoming],
         shutdown: &CancellationToken,
-    ) -> Option<BatchSummary> {
+    ) -> Option<Applied<'m>> {
         let mut backoff = Backoff::new();
         loop {
-            match projections::apply_batch(&self.pool, &self.topic, batch, self.notify).await {
-                Ok((summary, parked)) => {
-                    for (message, error) in parked {
-                        self.publish_dead_letter(message, &error);
+            let outcome =
+                match projections::apply_batch(&self.pool, &self.topic, batch, self.notify).await {
+                    Ok(applied) => Ok(applied),
+                    Err(ApplyError::Poison(error)) if batch.len() > 1 => {
+                        tracing::warn!(
+                            error = %Causes::from(&error),
+                            messages = batch.len(),
+                            "the views refused a batch; applying its messages one by one"
+                        );
+                        return self.apply_one_by_one(batch, shutdown).await;
                     }
-                    return Some(summary);
-                }
-                Err(ApplyError::Poison(error)) if batch.len() > 1 => {
-                    tracing::warn!(
-                        error = %Causes::from(&error),
-                        messages = batch.len(),
-                        "the views refused a batch; applying its messages one by one"
-                    );
-                    return self.apply_one_by_one(batch, shutdown).await;
-                }
-                Err(ApplyError::Poison(error)) => {
-                    let message = &batch[0];
-                    let reason = Causes::from(&error).to_string();
-                    match projections::park_refused(&self.pool, &self.topic, message, &reason).await
-                    {
-                        Ok(()) => {
-                            self.publish_dead_letter(message, &reason);
-                            return Some(BatchSummary {
-                                parked: 1,
-                                ..BatchSummary::default()
-                            });
-                        }
-                        Err(error) => {
-                            backoff
-                                .wait("could not park a refused message", &error, shutdown)
-                                .await?
-                        }
+                    Err(ApplyError::Poison(error)) => {
+                        let reason = Causes::from(&error).to_string();
+                        projections::park_refused(&self.pool, &self.topic, &batch[0], &reason)
+                            .await
+                            .map_err(|error| ("could not park a refused message", error))
                     }
+                    Err(ApplyError::Transient(error)) => Err(("could not apply batch", error)),
+                };
+            match outcome {
+                Ok(applied) => {
+                    for (message, error) in &applied.parked {
+                        self.publish_dead_letter(message, error);
+                    }
+                    return Some(applied);
                 }
-                Err(ApplyError::Transient(error)) => {
-                    backoff
-                        .wait("could not apply batch", &error, shutdown)
-                        .await?
-                }
+                Err((what, error)) => backoff.wait(what, &error, shutdown).await?,
             }
         }
     }
 
-    async fn apply_one_by_one(
+    async fn apply_one_by_one<'m>(
         &self,
-        batch: &[Incoming],
+        batch: &'m [Incoming],
         shutdown: &CancellationToken,
-    ) -> Option<BatchSummary> {
-        let mut total = BatchSummary::default();
+    ) -> Option<Applied<'m>> {
+        let mut total = Applied::default();
         for message in batch {
-            let one = Box::pin(self.apply(std::slice::from_ref(message), shutdown)).await?;
-            total.applied += one.applied;
-            total.redelivered += one.redelivered;
-            total.duplicates += one.duplicates;
-            total.skipped += one.skipped;
-            total.out_of_order += one.out_of_order;
-            total.parked += one.parked;
+            total.absorb(Box::pin(self.apply(std::slice::from_ref(message), shutdown)).await?);
         }
         Some(total)
     }
@@ -399,9 +394,15 @@ impl Backoff {
 
 /// Every five seconds: refreshes the offset mirror with what every replica recorded, and the
 /// gauges `projector_lag_events{partition}` and `dead_letters_parked`.
-async fn observe(pool: PgPool, topic: String, progress: Progress, shutdown: CancellationToken) {
+async fn observe(
+    pool: PgPool,
+    consumer: Arc<ProjectorConsumer>,
+    topic: String,
+    progress: Progress,
+    shutdown: CancellationToken,
+) {
     loop {
-        match refresh(&pool, &topic, &progress).await {
+        match refresh(&pool, &consumer, &topic, &progress).await {
             Ok(()) => {}
             Err(error) => tracing::debug!(
                 error = %Causes::from(&error),
@@ -415,11 +416,35 @@ async fn observe(pool: PgPool, topic: String, progress: Progress, shutdown: Canc
     }
 }
 
-async fn refresh(pool: &PgPool, topic: &str, progress: &Progress) -> anyhow::Result<()> {
+/// An assigned partition whose recorded offset is below the mirror's, read before the database,
+/// lost commits this replica made (a PostgreSQL crash), and is read again from the database's.
+async fn refresh(
+    pool: &PgPool,
+    consumer: &ProjectorConsumer,
+    topic: &str,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let mirrored = progress.assigned_offsets();
     let mut conn = pool.acquire().await?;
-    let recorded = checkpoint::offsets(&mut conn, topic).await?;
+    let recorded: HashMap<i32, i64> = checkpoint::offsets(&mut conn, topic)
+        .await?
+        .into_iter()
+        .map(|(partition, next, _)| (partition, next))
+        .collect();
     drop(conn);
-    progress.set_recorded(recorded.iter().map(|(p, next, _)| (*p, *next)));
+    for (partition, mirrored) in mirrored {
+        let stands = recorded.get(&partition).copied().unwrap_or(0);
+        if stands < mirrored {
+            tracing::warn!(
+                partition,
+                recorded = stands,
+                applied = mirrored,
+                "the views lost their last commits; reading the partition again"
+            );
+            holes::read_again(consumer, topic, partition, stands, progress);
+        }
+    }
+    progress.set_recorded(recorded);
     let parked = crate::projections::dead_letters::parked_count(pool).await?;
     metrics::gauge!("dead_letters_parked").set(parked as f64);
     for (partition, lag) in progress.assigned_lags() {

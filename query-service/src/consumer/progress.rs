@@ -49,6 +49,21 @@ impl Progress {
         }
     }
 
+    /// Notes that `partition` is read again from `next`, below what the mirror held.
+    pub fn rewound(&self, partition: i32, next: i64) {
+        self.state().offsets.insert(partition, next);
+    }
+
+    /// The mirrored next offset of each assigned partition.
+    pub fn assigned_offsets(&self) -> Vec<(i32, i64)> {
+        let state = self.state();
+        state
+            .assigned
+            .iter()
+            .map(|p| (*p, state.offsets.get(p).copied().unwrap_or(0)))
+            .collect()
+    }
+
     /// Notes a batch this replica applied: its next offsets and message counts.
     pub fn applied(
         &self,

@@ -21,6 +21,7 @@ use sqlx::PgPool;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::holes::Holes;
 use super::{ConsumerSettings, Projector, incoming};
 use crate::projections::Incoming;
 use crate::projections::checkpoint;
@@ -128,6 +129,7 @@ impl Rebuild {
             notify: false,
         };
         let mut heartbeat = tokio::time::Instant::now();
+        let mut holes = Holes::default();
         loop {
             match next_batch(
                 &consumer,
@@ -138,10 +140,19 @@ impl Rebuild {
             .await
             {
                 Next::Batch(batch) => {
-                    projector
+                    let applied = projector
                         .apply(&batch, shutdown)
                         .await
                         .context("interrupted by shutdown")?;
+                    holes
+                        .mend(
+                            &target,
+                            &consumer,
+                            &projector.topic,
+                            &applied.holes,
+                            &projector.progress,
+                        )
+                        .await;
                 }
                 Next::Shutdown => anyhow::bail!("interrupted by shutdown"),
                 // Nothing new for a while: the topic is drained up to now.
@@ -173,6 +184,9 @@ impl Rebuild {
         let mut defaults = vec![
             ("group.id", format!("{}-rebuild", self.settings.group_id)),
             ("enable.auto.commit", "false".into()),
+            // Reading a partition again from an offset retention deleted starts at its oldest
+            // message, not its newest.
+            ("auto.offset.reset", "earliest".into()),
             (
                 "fetch.wait.max.ms",
                 self.settings.fetch_wait.as_millis().to_string(),

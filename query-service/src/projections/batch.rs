@@ -11,6 +11,7 @@ use shared_events::{DomainEvent, EventEnvelope};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::continuity::{self, Continuity, Hole};
 use super::dead_letters::{self, LetterStatus, ToPark};
 use super::{Applicable, apply_events, checkpoint};
 use crate::changes::{self, Changed};
@@ -46,6 +47,9 @@ pub struct BatchSummary {
     pub out_of_order: usize,
     /// Messages parked as dead letters.
     pub parked: usize,
+    /// Messages above the next offset of their partition (a hole: see [`super::continuity`]);
+    /// not applied, read again.
+    pub ahead: usize,
 }
 
 /// Registers the help texts of the projector's metrics.
@@ -53,7 +57,7 @@ pub fn describe_metrics() {
     platform::metrics::handle();
     metrics::describe_counter!(
         "projector_messages_total",
-        "Consumed messages by outcome: applied, redelivered, duplicate, skipped, out_of_order, parked."
+        "Consumed messages by outcome: applied, redelivered, duplicate, skipped, out_of_order, parked, ahead."
     );
     metrics::describe_histogram!("projector_batch_size", "Messages per applied batch.");
     metrics::describe_histogram!(
@@ -83,6 +87,7 @@ impl BatchSummary {
             ("skipped", self.skipped),
             ("out_of_order", self.out_of_order),
             ("parked", self.parked),
+            ("ahead", self.ahead),
         ] {
             if count > 0 {
                 metrics::counter!("projector_messages_total", "outcome" => outcome)
@@ -122,15 +127,62 @@ impl ApplyError {
 /// Messages of a batch that were parked, with the reason.
 pub type Parked<'m> = Vec<(&'m Incoming, String)>;
 
-/// Applies `batch` (messages of `topic`, in consumption order) in one transaction. Returns what
-/// it did and the messages it parked as dead letters. `notify` tells other replicas' waiters and
-/// streams (the live views do; a rebuild does not).
+/// What a batch's transaction committed.
+#[derive(Debug, Default)]
+pub struct Applied<'m> {
+    /// What it did with the messages.
+    pub summary: BatchSummary,
+    /// The messages it parked as dead letters, with the reason.
+    pub parked: Parked<'m>,
+    /// The next offset of each partition of the batch, as recorded.
+    pub next: BTreeMap<i32, i64>,
+    /// The partitions to read again from their recorded offset.
+    pub holes: Vec<Hole>,
+}
+
+impl<'m> Applied<'m> {
+    /// Adds what a later transaction over the same messages' partitions committed.
+    pub fn absorb(&mut self, later: Applied<'m>) {
+        let (summary, other) = (&mut self.summary, later.summary);
+        summary.applied += other.applied;
+        summary.redelivered += other.redelivered;
+        summary.duplicates += other.duplicates;
+        summary.skipped += other.skipped;
+        summary.out_of_order += other.out_of_order;
+        summary.parked += other.parked;
+        summary.ahead += other.ahead;
+        self.parked.extend(later.parked);
+        for (partition, next) in later.next {
+            let recorded = self.next.entry(partition).or_default();
+            *recorded = (*recorded).max(next);
+        }
+        // A partition's hole starts where its views stand after both transactions. Reading it
+        // again from there is always safe; a message not applied may have been applied since.
+        for hole in later.holes {
+            match self
+                .holes
+                .iter_mut()
+                .find(|h| h.partition == hole.partition)
+            {
+                Some(earlier) => earlier.to = earlier.to.min(hole.to),
+                None => self.holes.push(hole),
+            }
+        }
+        for hole in &mut self.holes {
+            hole.from = self.next[&hole.partition];
+            hole.to = hole.to.max(hole.from);
+        }
+    }
+}
+
+/// Applies `batch` (messages of `topic`, in consumption order) in one transaction. `notify`
+/// tells other replicas' waiters and streams (the live views do; a rebuild does not).
 pub async fn apply_batch<'m>(
     pool: &PgPool,
     topic: &str,
     batch: &'m [Incoming],
     notify: bool,
-) -> Result<(BatchSummary, Parked<'m>), ApplyError> {
+) -> Result<Applied<'m>, ApplyError> {
     apply_batch_inner(pool, topic, batch, notify)
         .await
         .map_err(ApplyError::classify)
@@ -141,12 +193,19 @@ async fn apply_batch_inner<'m>(
     topic: &str,
     batch: &'m [Incoming],
     notify_changes: bool,
-) -> anyhow::Result<(BatchSummary, Parked<'m>)> {
+) -> anyhow::Result<Applied<'m>> {
     let mut summary = BatchSummary::default();
     let mut tx = pool.begin().await.context("begin batch")?;
     checkpoint::share_apply_lock(&mut tx).await?;
-    let fresh = lock_fresh(&mut tx, topic, batch).await?;
-    summary.redelivered = batch.len() - fresh.len();
+    let Continuity {
+        fresh,
+        redelivered,
+        ahead,
+        next,
+        holes,
+    } = lock_fresh(&mut tx, topic, batch).await?;
+    summary.redelivered = redelivered;
+    summary.ahead = ahead;
 
     let mut parked: Vec<ToPark<'m>> = Vec::new();
     let decoded = decode_fresh(&mut tx, topic, fresh, &mut summary, &mut parked).await?;
@@ -173,7 +232,7 @@ async fn apply_batch_inner<'m>(
     changed.extend(released.changed);
 
     let last_event_at = applicable.iter().map(|(e, _)| e.occurred_at).max();
-    checkpoint::save_offsets(&mut tx, topic, &next_offsets(batch), last_event_at).await?;
+    checkpoint::save_offsets(&mut tx, topic, &next, last_event_at).await?;
     if notify_changes {
         changes::notify(&mut tx, &changed).await?;
     }
@@ -183,26 +242,28 @@ async fn apply_batch_inner<'m>(
         .filter(|letter| letter.status == LetterStatus::Parked)
         .map(|letter| (letter.message, letter.reason))
         .collect();
-    Ok((summary, parked))
+    Ok(Applied {
+        summary,
+        parked,
+        next,
+        holes,
+    })
 }
 
-/// Locks the offset rows of the batch's partitions and keeps the messages at or above them. A
-/// replica that lost a partition in a rebalance while applying it waits here, then sees the
-/// offsets the other replica recorded and skips. Dead letter retries lock the same rows, so
+/// Locks the offset rows of the batch's partitions and keeps the messages that follow on from
+/// them. A replica that lost a partition in a rebalance while applying it waits here, then sees
+/// the offsets the other replica recorded and skips. Dead letter retries lock the same rows, so
 /// they never interleave with a batch.
 async fn lock_fresh<'m>(
     tx: &mut PgConnection,
     topic: &str,
     batch: &'m [Incoming],
-) -> anyhow::Result<Vec<&'m Incoming>> {
+) -> anyhow::Result<Continuity<'m>> {
     let mut partitions: Vec<i32> = batch.iter().map(|m| m.partition).collect();
     partitions.sort_unstable();
     partitions.dedup();
     let recorded = checkpoint::lock_offsets(tx, topic, &partitions).await?;
-    Ok(batch
-        .iter()
-        .filter(|m| m.offset >= recorded.get(&m.partition).copied().unwrap_or(0))
-        .collect())
+    Ok(continuity::follow_on(batch, &recorded))
 }
 
 /// Decodes each fresh message, or the payload an operator retried it with; skips the ones an
@@ -289,12 +350,12 @@ async fn park(tx: &mut PgConnection, topic: &str, letters: &[ToPark<'_>]) -> any
 
 /// Parks one message that the views refused, and moves its partition past it, in one
 /// transaction: the stream goes on without it.
-pub async fn park_refused(
+pub async fn park_refused<'m>(
     pool: &PgPool,
     topic: &str,
-    message: &Incoming,
+    message: &'m Incoming,
     error: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Applied<'m>> {
     let mut tx = pool.begin().await.context("begin parking")?;
     checkpoint::share_apply_lock(&mut tx).await?;
     checkpoint::lock_offsets(&mut tx, topic, &[message.partition]).await?;
@@ -305,20 +366,18 @@ pub async fn park_refused(
         &[ToPark::parked(message, envelope, error.to_owned())],
     )
     .await?;
-    checkpoint::save_offsets(&mut tx, topic, &next_offsets([message]), None).await?;
+    let next = BTreeMap::from([(message.partition, message.offset + 1)]);
+    checkpoint::save_offsets(&mut tx, topic, &next, None).await?;
     tx.commit().await.context("commit parking")?;
-    metrics::counter!("projector_messages_total", "outcome" => "parked").increment(1);
-    Ok(())
-}
-
-/// The next offset to consume of each partition in `batch`.
-pub fn next_offsets<'a>(batch: impl IntoIterator<Item = &'a Incoming>) -> BTreeMap<i32, i64> {
-    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
-    for message in batch {
-        let offset = next.entry(message.partition).or_default();
-        *offset = (*offset).max(message.offset + 1);
-    }
-    next
+    Ok(Applied {
+        summary: BatchSummary {
+            parked: 1,
+            ..BatchSummary::default()
+        },
+        parked: vec![(message, error.to_owned())],
+        next,
+        holes: Vec::new(),
+    })
 }
 
 /// Decoded events sorted into those to apply now, duplicates, and those that came too early.

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use shared_events::EventEnvelope;
 
 use super::Applicable;
+use super::continuity::Hole;
 
 /// Advisory lock key shared by every batch and taken exclusively by a rebuild's swap ("views").
 const APPLY_LOCK: i64 = 0x76_69_65_77_73;
@@ -89,6 +90,27 @@ pub async fn save_offsets(
     .await
     .context("save offsets")?;
     Ok(())
+}
+
+/// Moves `hole`'s partition from `hole.from` to `hole.to` when it still stands at `hole.from`:
+/// the offsets in between hold no messages (deleted by retention, say). Whether it moved.
+pub async fn skip_hole(pool: &PgPool, topic: &str, hole: Hole) -> anyhow::Result<bool> {
+    let mut tx = pool.begin().await.context("begin skipping a hole")?;
+    share_apply_lock(&mut tx).await?;
+    let moved = sqlx::query(
+        "UPDATE consumer_offsets SET next_offset = $4, updated_at = now()
+         WHERE topic = $1 AND partition = $2 AND next_offset = $3",
+    )
+    .bind(topic)
+    .bind(hole.partition)
+    .bind(hole.from)
+    .bind(hole.to)
+    .execute(&mut *tx)
+    .await
+    .context("skip a hole")?
+    .rows_affected();
+    tx.commit().await.context("commit skipping a hole")?;
+    Ok(moved > 0)
 }
 
 /// Every recorded partition of `topic`: next offset and the time of its newest applied event.

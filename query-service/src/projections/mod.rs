@@ -9,6 +9,7 @@
 
 mod batch;
 pub mod checkpoint;
+pub mod continuity;
 pub mod customer_profile;
 pub mod daily_sales;
 pub mod dead_letters;
@@ -22,7 +23,7 @@ use shared_events::{DecodeError, DomainEvent, EventEnvelope};
 use sqlx::PgConnection;
 
 pub use batch::{
-    ApplyError, BatchSummary, Incoming, Parked, apply_batch, describe_metrics, next_offsets,
+    Applied, ApplyError, BatchSummary, Incoming, Parked, apply_batch, describe_metrics,
     park_refused,
 };
 
