@@ -10,6 +10,9 @@
 //!     the fault-tolerance run of `scripts/chaos` (see chaos/): commands under replica kills,
 //!     broker kills and PostgreSQL restarts, then the views must equal the event log within
 //!     --settle-seconds
+//! bench queries [--concurrency 1,8,32,64] [--seconds 10] [--view NAME]
+//!     closed loop of GET /orders/{id} over known orders, or of the report's view whose name
+//!     contains NAME (`customer_id`, `shipping`, ...) over known customers
 //! bench enqueue [--events 100000] / bench caught-up [--events 100000]
 //!     the two halves of `scripts/bench catchup`: fill the topic while the query service is
 //!     stopped; then time the restarted service until its lag is 0
@@ -173,33 +176,40 @@ async fn main() -> anyhow::Result<()> {
                 .map(str::parse)
                 .collect::<Result<_, _>>()
                 .context("--concurrency")?;
-            let query_url =
-                std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
-            let orders: Vec<uuid::Uuid> = load::known_orders(&query_url, 20_000)
-                .await?
-                .into_iter()
-                .map(|(order, _)| order)
-                .collect();
-            anyhow::ensure!(
-                !orders.is_empty(),
-                "the query service has no orders to read"
-            );
+            let query_url = query_url();
+            // `--view <part of a name>`: one of the report's other views, over known customers.
+            let view = match flag("--view") {
+                Some(name) => Some(
+                    report::VIEWS
+                        .into_iter()
+                        .find(|(view, _)| view.contains(name.as_str()))
+                        .with_context(|| format!("--view: no view named like {name}"))?,
+                ),
+                None => None,
+            };
+            let known = load::known_orders(&query_url, 20_000).await?;
+            let (ids, (name, path)): (Vec<uuid::Uuid>, report::View) = match view {
+                Some(view) => {
+                    let mut customers: Vec<uuid::Uuid> = known.iter().map(|k| k.1).collect();
+                    customers.sort_unstable();
+                    customers.dedup();
+                    (customers, view)
+                }
+                None => (
+                    known.iter().map(|k| k.0).collect(),
+                    ("GET /orders/{id}", report::detail),
+                ),
+            };
+            anyhow::ensure!(!ids.is_empty(), "the query service has no orders to read");
             println!(
-                "| connections | reads | errors | reads/s | p50 ms | p95 ms | p99 ms | max ms | query service µs/read | PostgreSQL µs/read |  (GET /orders/{{id}} over {} known orders)",
-                orders.len()
+                "| connections | reads | errors | reads/s | p50 ms | p95 ms | p99 ms | max ms | query service µs/read | PostgreSQL µs/read |  ({name} over {} known ids)",
+                ids.len()
             );
             println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             let service = [("query-service", machine::pid("QUERY_PID"))];
             for connections in levels {
                 let cpu = machine::CpuMeter::start(&service);
-                let run = load::read_loop(
-                    &query_url,
-                    &orders,
-                    |id| format!("/orders/{id}"),
-                    connections,
-                    duration,
-                )
-                .await?;
+                let run = load::read_loop(&query_url, &ids, path, connections, duration).await?;
                 println!(
                     "| {connections} | {} | {} | {:.0} | {} | {} |",
                     run.latency.len(),

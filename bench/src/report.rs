@@ -34,9 +34,9 @@ const ROUNDS: usize = 3;
 /// Connections of the other views' measurement.
 const VIEW_CONNECTIONS: usize = 32;
 /// A view's name and its path for an id.
-type View = (&'static str, fn(Uuid) -> String);
+pub type View = (&'static str, fn(Uuid) -> String);
 /// The other views read besides the order detail; the paths with an id get a customer's.
-const VIEWS: [View; 5] = [
+pub const VIEWS: [View; 5] = [
     ("GET /customers/{id}", |id| format!("/customers/{id}")),
     ("GET /customers/{id}/orders?limit=20", |id| {
         format!("/customers/{id}/orders?limit=20")
@@ -52,7 +52,7 @@ const VIEWS: [View; 5] = [
     }),
 ];
 /// The order detail's path.
-fn detail(id: Uuid) -> String {
+pub fn detail(id: Uuid) -> String {
     format!("/orders/{id}")
 }
 

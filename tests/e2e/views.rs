@@ -18,6 +18,31 @@ fn placed(order: Uuid, customer: Uuid, lines: Vec<OrderLine>, at: DateTime<Utc>)
     fixtures::placed(order, customer, "EUR", lines, at)
 }
 
+/// Each item of a list page says what the order's detail document says, in the same text
+/// (PostgreSQL writes the lists' JSON, the service's serializer the detail's).
+async fn assert_items_match_their_details(app: &TestApp, page: &Value) {
+    for item in page["items"].as_array().unwrap() {
+        let detail = app
+            .query_json(&format!("/orders/{}", item["order_id"].as_str().unwrap()))
+            .await;
+        let mut expected = json!({ "placed_at": detail["created_at"] });
+        for field in [
+            "order_id",
+            "customer_id",
+            "customer_name",
+            "status",
+            "currency",
+            "item_count",
+            "total_cents",
+            "updated_at",
+            "version",
+        ] {
+            expected[field] = detail[field].clone();
+        }
+        assert_eq!(item, &expected);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_view_follows_a_scripted_history_with_duplicates_and_late_customer_events() {
     let app = TestApp::spawn().await;
@@ -177,6 +202,7 @@ async fn every_view_follows_a_scripted_history_with_duplicates_and_late_customer
             .iter()
             .all(|o| o["customer_name"] == "Ada King")
     );
+    assert_items_match_their_details(&app, &orders).await;
     let cancelled_only = app
         .query_json(&format!("/customers/{customer}/orders?status=cancelled"))
         .await;
@@ -203,6 +229,15 @@ async fn every_view_follows_a_scripted_history_with_duplicates_and_late_customer
     assert_eq!(awaiting[0]["customer_name"], "Ada King");
     // Placed, then confirmed: the version a Ship's If-Match must carry.
     assert_eq!(awaiting[0]["version"], 2);
+    let detail = app.query_json(&format!("/orders/{waiting}")).await;
+    for field in [
+        "confirmed_at",
+        "shipping_address",
+        "currency",
+        "total_cents",
+    ] {
+        assert_eq!(awaiting[0][field], detail[field], "{field}");
+    }
 
     let sales = app
         .query_json("/reports/daily-sales?from=2026-11-01&to=2026-11-03")
@@ -260,6 +295,8 @@ async fn list_pages_are_stable_while_orders_are_inserted() {
         .await;
     assert_eq!(all["items"].as_array().unwrap().len(), 25);
     assert_eq!(all["next_cursor"], Value::Null, "{all}");
+    // Times the command service took from its clock, with their microseconds.
+    assert_items_match_their_details(&app, &all).await;
     let but_one = app
         .query_json(&format!("/customers/{customer}/orders?limit=24"))
         .await;

@@ -11,11 +11,10 @@ use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
-use super::caching::json_value;
+use super::caching::{json_value, json_view};
 use super::consistency::Wanted;
 use super::docs::{CustomerPath, PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
-use super::orders::page;
 use super::params::{Params, ViewParams};
 use crate::projections::{customer_profile, order_lists};
 
@@ -93,7 +92,7 @@ pub async fn profile(
         (
             status = 200,
             description = "A page of orders",
-            body = super::orders::OrderPage,
+            body = order_lists::OrderPage,
             headers(("ETag" = String))
         ),
         (
@@ -120,7 +119,7 @@ pub async fn orders(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let rows =
-        order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit + 1).await?;
-    Ok(json_value(&headers, &page(rows, limit)))
+    let page =
+        order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit).await?;
+    Ok(json_view(&headers, page.into_body().into_bytes()))
 }

@@ -10,13 +10,13 @@ use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
-use super::caching::{json_value, json_view};
+use super::caching::json_view;
 use super::consistency::Wanted;
 use super::docs::{OrderPath, PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
-use super::params::{Params, ViewParams, keyset};
+use super::params::{Params, ViewParams};
 use crate::projections::order_detail;
-use crate::projections::order_lists::{self, OrderSummary, Search};
+use crate::projections::order_lists::{self, Search};
 
 /// The order detail document, after waiting for `X-Consistency-Token` / `?min_version=`.
 #[utoipa::path(
@@ -68,21 +68,6 @@ pub async fn detail(
     Ok(json_view(&headers, body.into_bytes()))
 }
 
-/// A page of orders and where the next one starts.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct OrderPage {
-    /// Newest first.
-    pub items: Vec<OrderSummary>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    pub next_cursor: Option<String>,
-}
-
-/// The page of `limit` orders of a list read with `limit + 1` rows ([`keyset`]).
-pub fn page(rows: Vec<OrderSummary>, limit: i64) -> OrderPage {
-    let (items, next_cursor) = keyset(rows, limit, OrderSummary::cursor);
-    OrderPage { items, next_cursor }
-}
-
 /// `GET /orders?status=&customer_id=&placed_after=&placed_before=&limit=&cursor=`.
 #[utoipa::path(
     get,
@@ -101,7 +86,7 @@ pub fn page(rows: Vec<OrderSummary>, limit: i64) -> OrderPage {
         (
             status = 200,
             description = "A page of orders",
-            body = OrderPage,
+            body = order_lists::OrderPage,
             headers(("ETag" = String))
         ),
         ViewAnswers,
@@ -130,6 +115,6 @@ pub async fn search(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let rows = order_lists::search(&state.reads, &search, cursor, limit + 1).await?;
-    Ok(json_value(&headers, &page(rows, limit)))
+    let page = order_lists::search(&state.reads, &search, cursor, limit).await?;
+    Ok(json_view(&headers, page.into_body().into_bytes()))
 }

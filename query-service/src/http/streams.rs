@@ -233,11 +233,9 @@ pub async fn customer_orders(
         .await?
         .ok_or_else(|| not_found(AggregateType::Customer, &id))?;
     let read = move |state: AppState| async move {
-        let rows =
-            order_lists::customer_orders(&state.reads, customer_id, None, None, STREAM_PAGE + 1)
-                .await?;
-        let page = super::orders::page(rows, STREAM_PAGE);
-        Ok(Some(serde_json::to_string(&page).unwrap_or_default()))
+        let page = order_lists::customer_orders(&state.reads, customer_id, None, None, STREAM_PAGE)
+            .await?;
+        Ok(Some(page.into_body()))
     };
     let first = read(state.clone()).await?.unwrap_or_default();
     let stream = live(state, "orders", customer_id, first, slot, read);

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::Applicable;
 use super::customer_profile::Customers;
+use super::order_lists::OrderSummary;
 
 /// One line as shown on the order screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -259,19 +260,23 @@ async fn save(
         rows.version.push(view.version);
         rows.body
             .push(serde_json::to_string(view).context("serialize order detail")?);
+        rows.summary.push(
+            serde_json::to_string(&OrderSummary::from(view)).context("serialize order summary")?,
+        );
     }
     sqlx::query(
         "INSERT INTO order_detail (order_id, customer_id, customer_name, customer_email, customer_version, status, currency,
-                                   item_count, total_cents, placed_at, confirmed_at, updated_at, version, body)
+                                   item_count, total_cents, placed_at, confirmed_at, updated_at, version, body, summary)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
                               $8::bigint[], $9::bigint[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
-                              $13::bigint[], $14::text[]::json[])
+                              $13::bigint[], $14::text[]::json[], $15::text[]::json[])
          ON CONFLICT (order_id) DO UPDATE SET
              customer_id = EXCLUDED.customer_id, customer_name = EXCLUDED.customer_name,
              customer_email = EXCLUDED.customer_email, customer_version = EXCLUDED.customer_version,
              status = EXCLUDED.status, currency = EXCLUDED.currency, item_count = EXCLUDED.item_count,
              total_cents = EXCLUDED.total_cents, placed_at = EXCLUDED.placed_at, confirmed_at = EXCLUDED.confirmed_at,
-             updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, body = EXCLUDED.body",
+             updated_at = EXCLUDED.updated_at, version = EXCLUDED.version, body = EXCLUDED.body,
+             summary = EXCLUDED.summary",
     )
     .bind(rows.order_id)
     .bind(rows.customer_id)
@@ -287,6 +292,7 @@ async fn save(
     .bind(rows.updated_at)
     .bind(rows.version)
     .bind(rows.body)
+    .bind(rows.summary)
     .execute(tx)
     .await
     .context("save order details")?;
@@ -310,6 +316,7 @@ struct Rows {
     updated_at: Vec<DateTime<Utc>>,
     version: Vec<i64>,
     body: Vec<String>,
+    summary: Vec<String>,
 }
 
 /// The customer and the stored document (JSON text) of `order_id`.

@@ -62,7 +62,22 @@ struct OrderRow {
     updated_at: DateTime<Utc>,
     version: i64,
     body: String,
+    summary: String,
 }
+
+/// The fields of an order's list item (`order_detail.summary`) and their names in its document.
+const SUMMARY_FIELDS: [(&str, &str); 10] = [
+    ("summary.order_id", "order_id"),
+    ("summary.customer_id", "customer_id"),
+    ("summary.customer_name", "customer_name"),
+    ("summary.status", "status"),
+    ("summary.currency", "currency"),
+    ("summary.item_count", "item_count"),
+    ("summary.total_cents", "total_cents"),
+    ("summary.placed_at", "created_at"),
+    ("summary.updated_at", "updated_at"),
+    ("summary.version", "version"),
+];
 
 pub(super) async fn compare_orders(
     tx: &mut PgConnection,
@@ -74,7 +89,8 @@ pub(super) async fn compare_orders(
         ..ViewReport::default()
     };
     let sql = "SELECT order_id, customer_id, customer_name, customer_email, customer_version, status, currency,
-                      item_count, total_cents, placed_at, confirmed_at, updated_at, version, body::text AS body
+                      item_count, total_cents, placed_at, confirmed_at, updated_at, version, body::text AS body,
+                      summary::text AS summary
                FROM views.order_detail WHERE $1::uuid IS NULL OR order_id > $1 ORDER BY order_id LIMIT $2";
     scan(
         tx,
@@ -97,7 +113,25 @@ pub(super) async fn compare_orders(
                     (*field, body.get(name).cloned().unwrap_or_default())
                 })
                 .collect();
+            // The order's item in the lists, stored with it, against the same fold.
+            let summary: Value = serde_json::from_str(&row.summary).unwrap_or_default();
+            let (expected_summary, actual_summary): (Vec<_>, Vec<_>) = SUMMARY_FIELDS
+                .iter()
+                .map(|(field, in_body)| {
+                    let name = field.strip_prefix("summary.").unwrap_or(field);
+                    let folded = expected
+                        .iter()
+                        .find(|(f, _)| f.strip_prefix("body.") == Some(*in_body))
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
+                    (
+                        (*field, folded),
+                        (*field, summary.get(name).cloned().unwrap_or_default()),
+                    )
+                })
+                .unzip();
             report.compare(row.order_id, expected, actual);
+            report.compare(row.order_id, expected_summary, actual_summary);
         },
     )
     .await?;
