@@ -6,6 +6,7 @@ mod admin;
 mod caching;
 pub mod consistency;
 mod customers;
+mod details;
 pub mod docs;
 mod error;
 mod orders;
@@ -30,6 +31,7 @@ use crate::consumer::progress::Progress;
 use crate::consumer::rebuild::Rebuild;
 
 pub use consistency::CONSISTENCY_TOKEN;
+pub use details::DetailReads;
 pub use streams::OpenStreams;
 
 /// What every handler can reach, behind one `Arc`: handlers clone it for every request.
@@ -41,6 +43,8 @@ pub struct Resources {
     pub pool: PgPool,
     /// The views' reads, which need no transaction (see [`platform::db::connections`]).
     pub reads: platform::db::connections::Connections,
+    /// `GET /orders/{id}`'s reads, answered together (see [`details`]).
+    pub details: DetailReads,
     /// The projector's consumer: readiness and watermarks.
     pub consumer: Arc<ProjectorConsumer>,
     /// The event topic.

@@ -61,7 +61,9 @@ pub async fn detail(
             &Wanted::from_headers(&headers)?.and(order_id, min_version),
         )
         .await?;
-    let (_, body) = order_detail::find(&state.reads, order_id)
+    let (_, body) = state
+        .details
+        .find(order_id)
         .await?
         .filter(|(customer, _)| caller.acts_for(*customer))
         .ok_or_else(|| not_found(AggregateType::Order, &id))?;

@@ -65,6 +65,11 @@ pub fn describe_metrics() {
         metrics::Unit::Seconds,
         "Time to apply and commit a batch."
     );
+    metrics::describe_histogram!(
+        "projector_event_lag_seconds",
+        metrics::Unit::Seconds,
+        "From a command's start (just before its commit) to the commit of the batch that applied its event."
+    );
     metrics::describe_gauge!(
         "projector_lag_events",
         "Messages published to a partition but not yet applied to the views."
@@ -237,6 +242,16 @@ async fn apply_batch_inner<'m>(
         changes::notify(&mut tx, &changed).await?;
     }
     tx.commit().await.context("commit batch")?;
+    // The live views' lag; a rebuild's events are old by design.
+    if notify_changes {
+        let committed = chrono::Utc::now();
+        for (envelope, _) in &applicable {
+            let lag = (committed - envelope.occurred_at)
+                .to_std()
+                .unwrap_or_default();
+            metrics::histogram!("projector_event_lag_seconds").record(lag.as_secs_f64());
+        }
+    }
     let parked = parked
         .into_iter()
         .filter(|letter| letter.status == LetterStatus::Parked)

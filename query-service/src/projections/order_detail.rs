@@ -329,3 +329,20 @@ pub async fn find(
         .fetch_optional(db)
         .await
 }
+
+/// The customer and the stored document (JSON text) of each of `order_ids` the view has.
+pub async fn find_many(
+    db: impl sqlx::PgExecutor<'_>,
+    order_ids: &[Uuid],
+) -> Result<HashMap<Uuid, (Uuid, String)>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT order_id, customer_id, body::text FROM order_detail WHERE order_id = ANY($1)",
+    )
+    .bind(order_ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(order, customer, body)| (order, (customer, body)))
+        .collect())
+}
