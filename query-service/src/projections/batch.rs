@@ -244,12 +244,15 @@ async fn apply_batch_inner<'m>(
     tx.commit().await.context("commit batch")?;
     // The live views' lag; a rebuild's events are old by design.
     if notify_changes {
-        let committed = chrono::Utc::now();
+        let (committed, lags) = (
+            chrono::Utc::now(),
+            metrics::histogram!("projector_event_lag_seconds"),
+        );
         for (envelope, _) in &applicable {
             let lag = (committed - envelope.occurred_at)
                 .to_std()
                 .unwrap_or_default();
-            metrics::histogram!("projector_event_lag_seconds").record(lag.as_secs_f64());
+            lags.record(lag.as_secs_f64());
         }
     }
     let parked = parked

@@ -324,10 +324,7 @@ pub async fn find(
     db: impl sqlx::PgExecutor<'_>,
     order_id: Uuid,
 ) -> Result<Option<(Uuid, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT customer_id, body::text FROM order_detail WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_optional(db)
-        .await
+    Ok(find_many(db, &[order_id]).await?.remove(&order_id))
 }
 
 /// The customer and the stored document (JSON text) of each of `order_ids` the view has.
