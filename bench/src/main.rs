@@ -51,11 +51,18 @@ fn query_url() -> String {
 
 /// The relay's commit → ack histogram buckets as the command service reports them now.
 async fn relay_lag(target: &Target) -> anyhow::Result<Vec<(f64, f64)>> {
-    let metrics = reqwest::get(format!("{}/metrics", target.command_url))
-        .await?
-        .text()
-        .await?;
-    Ok(scrape::buckets(&metrics, "relay_publish_lag_seconds"))
+    scrape::histogram(&target.command_url, "relay_publish_lag_seconds").await
+}
+
+/// The stages of a change's way to a read, as the services' histograms name them: the
+/// service's base URL and the histogram.
+fn visibility_stages<'a>(command_url: &'a str, query_url: &'a str) -> [(&'a str, &'static str); 4] {
+    [
+        (command_url, "relay_publish_lag_seconds"),
+        (query_url, "projector_event_lag_seconds"),
+        (query_url, "projector_apply_duration_seconds"),
+        (query_url, "read_your_writes_wait_seconds"),
+    ]
 }
 
 #[tokio::main]
@@ -143,12 +150,16 @@ async fn main() -> anyhow::Result<()> {
             let rate: f64 = flag("--rate")
                 .map_or(Ok(500.0), |s| s.parse())
                 .context("--rate")?;
-            let query_url =
-                std::env::var("QUERY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into());
+            let query_url = query_url();
             let customers = load::register_customers(&target, 2_000).await?;
             let sample: usize = flag("--sample")
                 .map_or(Ok(10), |s| s.parse())
                 .context("--sample")?;
+            let stages = visibility_stages(&target.command_url, &query_url);
+            let mut before = Vec::new();
+            for (url, name) in stages {
+                before.push(scrape::histogram(url, name).await?);
+            }
             let (run, visible) = load::open_loop(
                 &target,
                 &customers,
@@ -168,6 +179,16 @@ async fn main() -> anyhow::Result<()> {
                 stats::row(&run.latency),
                 stats::row(&visible)
             );
+            // Where the time went, by the services' own histograms over the run.
+            println!("\n| stage (histogram) | p50 ≤ ms | p99 ≤ ms |\n|---|---:|---:|");
+            for ((url, name), before) in stages.into_iter().zip(before) {
+                let during = scrape::since(&before, &scrape::histogram(url, name).await?);
+                let bound = |q| {
+                    scrape::quantile_bound(&during, q)
+                        .map_or("n/a".into(), |s| format!("{:.1}", s * 1000.0))
+                };
+                println!("| {name} | {} | {} |", bound(0.5), bound(0.99));
+            }
         }
         Some("queries") => {
             let levels: Vec<usize> = flag("--concurrency")

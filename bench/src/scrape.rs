@@ -1,6 +1,16 @@
 //! Reading a histogram from a service's `/metrics`: the bucket bound under which a quantile of
 //! the observations falls.
 
+/// The cumulative bucket counts `(le, count)` of histogram `name` as the service at `base_url`
+/// reports them now.
+pub async fn histogram(base_url: &str, name: &str) -> anyhow::Result<Vec<(f64, f64)>> {
+    let metrics = reqwest::get(format!("{base_url}/metrics"))
+        .await?
+        .text()
+        .await?;
+    Ok(buckets(&metrics, name))
+}
+
 /// The cumulative bucket counts `(le, count)` of histogram `name`, by bound.
 pub fn buckets(metrics: &str, name: &str) -> Vec<(f64, f64)> {
     let prefix = format!("{name}_bucket{{");
