@@ -5,7 +5,7 @@
 //! process (several in-process service instances, as in tests, share it).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, header};
@@ -21,6 +21,9 @@ const SECONDS_BUCKETS: &[f64] = &[
 /// Histogram buckets for batch sizes.
 const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
+/// How often histogram samples are folded into buckets between scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process's Prometheus handle, installing the recorder on first use.
@@ -32,6 +35,21 @@ pub fn handle() -> &'static PrometheusHandle {
             .expect("non-empty bucket lists")
             .build_recorder();
         let handle = recorder.handle();
+        // A histogram keeps every sample until upkeep folds them into its buckets, which a
+        // scrape also does: unscraped, the query service grew by ~0.6 MiB a second under
+        // 33,000 reads a second (`bench queries --concurrency 64 --seconds 60`).
+        let upkeep = handle.clone();
+        let started = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(error) = started {
+            tracing::warn!(%error, "could not start the metrics upkeep thread");
+        }
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
