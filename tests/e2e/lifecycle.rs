@@ -42,6 +42,16 @@ async fn an_order_goes_from_pending_to_delivered_and_its_events_rebuild_it() {
         .unwrap();
     ok(removed, 5).await;
     ok(app.post(&path("confirm"), &json!({})).await, 6).await;
+    // Confirmed, not shipped yet: the shipping dashboard says where to, as the detail does.
+    app.wait_until_views_caught_up().await;
+    let awaiting = app.query_json("/dashboards/shipping").await;
+    let detail = app.query_json(&format!("/orders/{order}")).await;
+    assert_eq!(awaiting["items"][0]["order_id"], order.to_string());
+    assert_eq!(detail["shipping_address"]["city"], "Springfield");
+    assert_eq!(
+        awaiting["items"][0]["shipping_address"],
+        detail["shipping_address"]
+    );
     ok(
         app.post(
             &path("ship"),

@@ -3,10 +3,12 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use foldhash::quality::FixedState;
+use std::hash::BuildHasher;
 
 /// A JSON view response, or 304 when the client already has these bytes.
 pub fn json_view(request: &HeaderMap, body: Vec<u8>) -> Response {
-    let etag = format!("\"{:016x}\"", fnv1a(&body));
+    let etag = format!("\"{:016x}\"", tag_hash(&body));
     let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
     if matches_if_none_match(request, &etag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
@@ -41,12 +43,11 @@ fn matches_if_none_match(request: &HeaderMap, etag: &str) -> bool {
         })
 }
 
-/// 64-bit FNV-1a: stable across builds and machines, so every replica gives a view the same
-/// ETag.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// The 64-bit hash an ETag is made of: foldhash's quality hasher with a fixed seed, the same on
+/// every replica and machine, so every replica gives a view the same ETag. It folds 16 bytes a
+/// step where FNV-1a, the hash before it, took one byte.
+pub fn tag_hash(bytes: &[u8]) -> u64 {
+    FixedState::with_seed(0x6574_6167).hash_one(bytes)
 }
 
 #[cfg(test)]
@@ -69,9 +70,15 @@ mod tests {
         );
     }
 
+    const TAG_OF_EMPTY: u64 = 0x96fb_25ee_f071_4630;
+    const TAG_OF_A1: u64 = 0x0f06_69f4_f0a1_128d;
+
+    /// A tag must not change between builds or replicas; if a foldhash upgrade changes these,
+    /// every client's cached copy misses once after the deployment: say so in the release notes.
     #[test]
-    fn fnv1a_matches_its_reference_values() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    fn tags_are_fixed_values_of_the_bytes() {
+        assert_eq!(tag_hash(b""), TAG_OF_EMPTY);
+        assert_eq!(tag_hash(b"{\"a\":1}"), TAG_OF_A1);
+        assert_ne!(tag_hash(b"{\"a\":1}"), tag_hash(b"{\"a\":2}"));
     }
 }
