@@ -21,6 +21,9 @@ const SECONDS_BUCKETS: &[f64] = &[
 /// Histogram buckets for batch sizes.
 const SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
+/// A request that takes this long or longer is logged (`slow request`, at WARN).
+const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
 /// How often histogram samples are folded into buckets between scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -91,8 +94,18 @@ pub async fn record_http(request: Request, next: Next) -> Response {
         ("method", method),
         ("status", response.status().as_u16().to_string()),
     ];
+    let took = started.elapsed();
+    if took >= SLOW_REQUEST {
+        // Which request stalled, and how long, in the log: the histogram only says that one did.
+        tracing::warn!(
+            route = %labels[0].1,
+            method = %labels[1].1,
+            status = %labels[2].1,
+            elapsed_ms = took.as_millis() as u64,
+            "slow request"
+        );
+    }
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels).record(took.as_secs_f64());
     response
 }

@@ -73,6 +73,10 @@ async fn both_services_expose_prometheus_metrics_of_their_work() {
         query.contains("projector_apply_duration_seconds_bucket"),
         "{query}"
     );
+    assert!(
+        query.contains("projector_event_lag_seconds_bucket"),
+        "{query}"
+    );
 }
 
 /// Runs `promtool check metrics` (Prometheus's own linter; scripts/test installs it) on an

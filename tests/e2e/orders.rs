@@ -109,3 +109,49 @@ async fn events_are_published_keyed_by_customer_with_type_and_version_headers() 
     assert_eq!(event_id.get_version_num(), 7);
     assert_eq!(header(headers::EVENT_ID), Some(event_id.to_string()));
 }
+
+/// `GET /orders/{id}` reads that arrive together are answered by one query for all of them
+/// (`query-service/src/http/details.rs`): each must still get its own order, and an id nobody
+/// has its own 404, however the reads are grouped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_many_orders_at_once_each_get_their_own() {
+    let app = TestApp::spawn().await;
+    let customers = [app.register_customer().await, app.register_customer().await];
+    let mut owners = Vec::new();
+    for i in 0..24 {
+        let customer = customers[i % 2];
+        owners.push((app.place_order_for(customer).await, Some(customer)));
+    }
+    owners.push((Uuid::from_u128(404), None));
+    app.wait_until_views_caught_up().await;
+
+    // Every id four times over, interleaved, all in flight at once.
+    let reads: Vec<_> = owners
+        .iter()
+        .cycle()
+        .take(owners.len() * 4)
+        .map(|&(order, owner)| {
+            let (http, url) = (
+                app.http.clone(),
+                format!("{}/orders/{order}", app.query.url),
+            );
+            tokio::spawn(async move {
+                let response = http.get(url).send().await.unwrap();
+                let status = response.status();
+                let body: Value = response.json().await.unwrap();
+                (order, owner, status, body)
+            })
+        })
+        .collect();
+    for read in reads {
+        let (order, owner, status, body) = read.await.unwrap();
+        match owner {
+            Some(customer) => {
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["order_id"], order.to_string());
+                assert_eq!(body["customer_id"], customer.to_string());
+            }
+            None => assert_eq!(status, 404, "{body}"),
+        }
+    }
+}
