@@ -2,7 +2,7 @@
 
 use e2e::{TestApp, order_body};
 use rdkafka::message::{Headers, Message};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared_events::headers;
 use uuid::Uuid;
 
@@ -154,4 +154,43 @@ async fn reads_of_many_orders_at_once_each_get_their_own() {
             None => assert_eq!(status, 404, "{body}"),
         }
     }
+}
+
+/// The shipping dashboard pages through confirmed orders, longest waiting first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipping_dashboard_pages_through_confirmed_orders_oldest_first() {
+    let app = TestApp::spawn().await;
+    let customer = app.register_customer().await;
+    let mut confirmed = Vec::new();
+    for _ in 0..3 {
+        let order = app.place_order_for(customer).await;
+        let response = app
+            .post(&format!("/orders/{order}/confirm"), &json!({}))
+            .await;
+        assert_eq!(response.status(), 200);
+        confirmed.push(order.to_string());
+    }
+    // Placed, not confirmed: not on the dashboard.
+    app.place_order_for(customer).await;
+    app.wait_until_views_caught_up().await;
+
+    let first = app.query_json("/dashboards/shipping?limit=2").await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second = app
+        .query_json(&format!("/dashboards/shipping?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(second["next_cursor"], Value::Null);
+    let shown: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["items"].as_array().unwrap())
+        .map(|item| {
+            assert!(item["age_seconds"].as_i64().unwrap() >= 0, "{item}");
+            assert_eq!(item["version"], 2, "{item}");
+            item["order_id"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(shown, confirmed);
 }
