@@ -15,6 +15,22 @@ pub type Params = QueryParams;
 pub const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
+/// Keyset paging: a list is read with one row more than `limit`, so its page knows whether
+/// another follows; `next_cursor` (from the last row shown) is `None` on the last page, also
+/// when that page is full.
+pub fn keyset<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> Cursor,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() as i64 <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows.last().map(|row| cursor(row).to_string());
+    (rows, next)
+}
+
 /// The parameters the views share.
 pub trait ViewParams {
     /// `limit`: 1–100, default 20.

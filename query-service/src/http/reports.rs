@@ -8,12 +8,21 @@ use platform::auth::Caller;
 use platform::problem::Problem;
 
 use super::AppState;
-use super::caching::{json_value, json_view};
+use super::caching::json_value;
 use super::consistency::Wanted;
 use super::docs::{PageParams, ViewAnswers, ViewHeaders};
-use super::params::{Params, ViewParams};
+use super::params::{Params, ViewParams, keyset};
 use crate::projections::daily_sales;
-use crate::projections::order_lists;
+use crate::projections::order_lists::{self, Cursor};
+
+/// A page of the shipping dashboard.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ShippingPage {
+    /// Confirmed orders, longest waiting first.
+    pub items: Vec<order_lists::AwaitingShipment>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
 
 /// The daily sales report.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -43,7 +52,7 @@ const MAX_REPORT_DAYS: u64 = 366;
         (
             status = 200,
             description = "A page of the dashboard",
-            body = order_lists::ShippingPage,
+            body = ShippingPage,
             headers(("ETag" = String))
         ),
         ViewAnswers,
@@ -61,8 +70,18 @@ pub async fn shipping(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let page = order_lists::awaiting_shipment(&state.reads, cursor, limit, Utc::now()).await?;
-    Ok(json_view(&headers, page.into_body().into_bytes()))
+    let rows = order_lists::awaiting_shipment(&state.reads, cursor, limit + 1, Utc::now()).await?;
+    let (items, next) = keyset(rows, limit, |o| Cursor {
+        at: o.confirmed_at,
+        id: o.order_id,
+    });
+    Ok(json_value(
+        &headers,
+        &ShippingPage {
+            items,
+            next_cursor: next,
+        },
+    ))
 }
 
 /// Sales per UTC day and currency: `?from=YYYY-MM-DD&to=YYYY-MM-DD` (inclusive; default the
