@@ -39,7 +39,7 @@ pub fn handle() -> &'static PrometheusHandle {
             .build_recorder();
         let handle = recorder.handle();
         // A histogram keeps every sample until upkeep folds them into its buckets, which a
-        // scrape also does: unscraped, the query service grew by ~0.6 MiB a second under
+        // scrape also does: unscraped, the query service grew by ~0.5 MiB a second under
         // 33,000 reads a second (`bench queries --concurrency 64 --seconds 60`).
         let upkeep = handle.clone();
         let started = std::thread::Builder::new()
