@@ -46,8 +46,8 @@ pub type Applicable = (EventEnvelope, DomainEvent);
 /// their versions. The caller owns the transaction and has checked the versions.
 pub async fn apply_events(tx: &mut PgConnection, events: &[Applicable]) -> anyhow::Result<Changed> {
     let customers = customer_profile::apply_customer_events(tx, events).await?;
-    let orders_changed_for = order_detail::apply(tx, events, &customers).await?;
-    customer_profile::recompute_order_figures(tx, &orders_changed_for).await?;
+    let figures = order_detail::apply(tx, events, &customers).await?;
+    customer_profile::apply_order_figures(tx, &figures).await?;
     checkpoint::save_versions(tx, events).await?;
     // Last: a day's row is shared by every partition, so concurrent batches (lanes, replicas)
     // wait for each other from here to their commit.

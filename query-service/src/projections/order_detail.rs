@@ -5,7 +5,7 @@
 //! in one query, folds every event in memory and writes them back in one statement, so a batch
 //! costs the same few round trips whatever its size.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -16,7 +16,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Applicable;
-use super::customer_profile::Customers;
+use super::customer_profile::{Customers, FiguresDelta, OrderFigures};
 use super::order_lists::OrderSummary;
 
 /// One line as shown on the order screen.
@@ -170,13 +170,13 @@ fn order_id(event: &DomainEvent) -> Option<Uuid> {
 }
 
 /// Folds `events` into the stored documents and copies the customers' current name and email
-/// into every document of a customer whose facts changed. Returns the customers whose orders
-/// changed.
+/// into every document of a customer whose facts changed. Returns how the orders' changes
+/// changed each customer's order figures.
 pub async fn apply(
     tx: &mut PgConnection,
     events: &[Applicable],
     customers: &Customers,
-) -> anyhow::Result<BTreeSet<Uuid>> {
+) -> anyhow::Result<BTreeMap<Uuid, FiguresDelta>> {
     let mut ids: BTreeSet<Uuid> = events.iter().filter_map(|(_, e)| order_id(e)).collect();
     if !customers.changed.is_empty() {
         let renamed: Vec<Uuid> = customers.changed.iter().copied().collect();
@@ -189,10 +189,14 @@ pub async fn apply(
         ids.extend(of_renamed);
     }
     if ids.is_empty() {
-        return Ok(BTreeSet::new());
+        return Ok(BTreeMap::new());
     }
     let ids: Vec<Uuid> = ids.into_iter().collect();
     let mut views = load(tx, &ids).await?;
+    let before: HashMap<Uuid, OrderFigures> = views
+        .iter()
+        .map(|(id, view)| (*id, OrderFigures::of(view)))
+        .collect();
     for (envelope, event) in events {
         if let Some(id) = order_id(event)
             && let Some(view) = OrderDetail::apply(views.remove(&id), envelope, event)
@@ -200,9 +204,13 @@ pub async fn apply(
             views.insert(id, view);
         }
     }
-    let mut changed_customers = BTreeSet::new();
+    let mut deltas: BTreeMap<Uuid, FiguresDelta> = BTreeMap::new();
     for view in views.values_mut() {
-        changed_customers.insert(view.customer_id);
+        deltas.entry(view.customer_id).or_default().add(
+            before.get(&view.order_id),
+            &OrderFigures::of(view),
+            view.created_at,
+        );
         let facts = customers.facts.get(&view.customer_id);
         view.customer_name = facts.and_then(|f| f.name.clone());
         view.customer_email = facts.and_then(|f| f.email.clone());
@@ -213,7 +221,7 @@ pub async fn apply(
         .map(|(id, f)| (*id, f.version))
         .collect();
     save(tx, views.values(), &versions).await?;
-    Ok(changed_customers)
+    Ok(deltas)
 }
 
 async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, OrderDetail>> {
