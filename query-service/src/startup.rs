@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::consumer::progress::Progress;
 use crate::consumer::rebuild::Rebuild;
 use crate::consumer::{self, Projector, ProjectorConsumer};
-use crate::http::{self, AppState, DetailReads, OpenStreams, Resources};
+use crate::http::{self, AppState, OpenStreams, Resources, Views};
 use crate::projections::{MIGRATOR, checkpoint};
 use crate::tickets::TicketStore;
 
@@ -81,7 +81,7 @@ impl Application {
         let changes = ViewChanges::default();
         let state = AppState::new(Resources {
             pool: pool.clone(),
-            details: DetailReads::start(&reads),
+            views: Views::start(&reads),
             reads,
             consumer: consumer.clone(),
             topic: config.kafka.topic.clone(),

@@ -156,6 +156,89 @@ async fn reads_of_many_orders_at_once_each_get_their_own() {
     }
 }
 
+/// The lists, profiles and dashboard pages read at once, by many customers and page sizes, are
+/// answered together (one statement per batch) and each read gets the page it asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_many_lists_at_once_each_get_their_own() {
+    let app = TestApp::spawn().await;
+    // Customer i has i + 1 orders, the first of them confirmed.
+    let mut customers = Vec::new();
+    for i in 0..4 {
+        let customer = app.register_customer().await;
+        let mut orders = Vec::new();
+        for _ in 0..=i {
+            orders.push(app.place_order_for(customer).await);
+        }
+        let response = app
+            .post(&format!("/orders/{}/confirm", orders[0]), &json!({}))
+            .await;
+        assert_eq!(response.status(), 200);
+        customers.push((customer, orders.len()));
+    }
+    app.wait_until_views_caught_up().await;
+
+    let mut paths = Vec::new();
+    for &(customer, count) in &customers {
+        paths.push((format!("/customers/{customer}"), Some(customer), count, 0));
+        for limit in 1..=3 {
+            for list in ["/customers/{id}/orders?", "/orders?customer_id={id}&"] {
+                let path = format!(
+                    "{}limit={limit}",
+                    list.replace("{id}", &customer.to_string())
+                );
+                paths.push((path, Some(customer), count, limit));
+            }
+        }
+    }
+    for limit in 1..=5 {
+        let path = format!("/dashboards/shipping?limit={limit}");
+        paths.push((path, None, customers.len(), limit));
+    }
+    // Every read four times over, interleaved, all in flight at once.
+    let reads = paths.len() * 4;
+    let reads: Vec<_> = paths
+        .into_iter()
+        .cycle()
+        .take(reads)
+        .map(|(path, customer, count, limit)| {
+            let (http, url) = (app.http.clone(), format!("{}{path}", app.query.url));
+            tokio::spawn(async move {
+                let response = http.get(url).send().await.unwrap();
+                assert_eq!(response.status(), 200, "{path}");
+                let body: Value = response.json().await.unwrap();
+                (path, customer, count, limit, body)
+            })
+        })
+        .collect();
+    for read in reads {
+        let (path, customer, count, limit, body) = read.await.unwrap();
+        let Some(customer) = customer else {
+            // The dashboard: every customer's confirmed order, oldest first.
+            let items = body["items"].as_array().unwrap();
+            assert_eq!(items.len(), limit.min(count), "{path}: {body}");
+            continue;
+        };
+        if limit == 0 {
+            assert_eq!(body["customer_id"], customer.to_string(), "{path}: {body}");
+            assert_eq!(body["order_count"], count, "{path}: {body}");
+            continue;
+        }
+        let items = body["items"].as_array().unwrap();
+        assert_eq!(items.len(), limit.min(count), "{path}: {body}");
+        assert!(
+            items
+                .iter()
+                .all(|o| o["customer_id"] == customer.to_string()),
+            "{path}: {body}"
+        );
+        assert_eq!(
+            body["next_cursor"].is_string(),
+            count > limit,
+            "{path}: {body}"
+        );
+    }
+}
+
 /// The shipping dashboard pages through confirmed orders, longest waiting first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipping_dashboard_pages_through_confirmed_orders_oldest_first() {

@@ -1,13 +1,14 @@
 //! Conditional GETs: every view response carries a strong `ETag` derived from its bytes, and a
 //! request whose `If-None-Match` names it gets `304 Not Modified` without a body.
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use foldhash::quality::FixedState;
 use std::hash::BuildHasher;
 
 /// A JSON view response, or 304 when the client already has these bytes.
-pub fn json_view(request: &HeaderMap, body: Vec<u8>) -> Response {
+pub fn json_view(request: &HeaderMap, body: Bytes) -> Response {
     let etag = format!("\"{:016x}\"", tag_hash(&body));
     let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\""));
     if matches_if_none_match(request, &etag) {
@@ -26,9 +27,9 @@ pub fn json_view(request: &HeaderMap, body: Vec<u8>) -> Response {
     response
 }
 
-/// Serializes `value` and answers as [`json_view`].
-pub fn json_value(request: &HeaderMap, value: &impl serde::Serialize) -> Response {
-    json_view(request, serde_json::to_vec(value).unwrap_or_default())
+/// `value` as JSON: a view's rows, which serialize without fail.
+pub fn to_json(value: &impl serde::Serialize) -> Bytes {
+    serde_json::to_vec(value).unwrap_or_default().into()
 }
 
 fn matches_if_none_match(request: &HeaderMap, etag: &str) -> bool {
@@ -56,16 +57,16 @@ mod tests {
 
     #[test]
     fn a_matching_if_none_match_is_a_304_with_the_etag() {
-        let first = json_view(&HeaderMap::new(), b"{\"a\":1}".to_vec());
+        let first = json_view(&HeaderMap::new(), Bytes::from_static(b"{\"a\":1}"));
         assert_eq!(first.status(), StatusCode::OK);
         let etag = first.headers()[header::ETAG].clone();
         let mut request = HeaderMap::new();
         request.insert(header::IF_NONE_MATCH, etag.clone());
-        let again = json_view(&request, b"{\"a\":1}".to_vec());
+        let again = json_view(&request, Bytes::from_static(b"{\"a\":1}"));
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(again.headers()[header::ETAG], etag);
         assert_eq!(
-            json_view(&request, b"{\"a\":2}".to_vec()).status(),
+            json_view(&request, Bytes::from_static(b"{\"a\":2}")).status(),
             StatusCode::OK
         );
     }

@@ -1,22 +1,65 @@
 //! `GET /customers/{id}` (profile) and `GET /customers/{id}/orders` (their orders, newest
 //! first).
 
+use std::collections::HashMap;
+
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
+use platform::db::connections::Connections;
 use platform::openapi::ProblemSchema;
 use platform::problem::Problem;
 use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
-use super::caching::{json_value, json_view};
+use super::batched::View;
+use super::caching::{json_view, to_json};
 use super::consistency::Wanted;
 use super::docs::{CustomerPath, PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
 use super::params::{Params, ViewParams};
+use crate::projections::order_lists::CustomerOrders;
 use crate::projections::{customer_profile, order_lists};
+
+/// `GET /customers/{id}`'s reads: one `customer_id = ANY($1)` query per batch.
+pub struct Profiles;
+
+impl View for Profiles {
+    type Key = Uuid;
+    type Answer = Bytes;
+
+    async fn read(db: &Connections, keys: Vec<Uuid>) -> Result<HashMap<Uuid, Bytes>, Problem> {
+        let found = customer_profile::find_many(db, &keys).await?;
+        Ok(found
+            .iter()
+            .map(|profile| (profile.customer_id, to_json(profile)))
+            .collect())
+    }
+}
+
+/// The pages of customers' orders (`GET /customers/{id}/orders`, and `GET /orders` naming a
+/// customer): one statement per batch, a lateral page per read.
+pub struct CustomerOrderPages;
+
+impl View for CustomerOrderPages {
+    type Key = CustomerOrders;
+    type Answer = Bytes;
+
+    async fn read(
+        db: &Connections,
+        keys: Vec<CustomerOrders>,
+    ) -> Result<HashMap<CustomerOrders, Bytes>, Problem> {
+        let pages = order_lists::customer_orders(db, &keys).await?;
+        Ok(keys
+            .into_iter()
+            .zip(pages)
+            .map(|(key, page)| (key, page.into_body().into()))
+            .collect())
+    }
+}
 
 /// The customer `id` names, if the caller may see them; otherwise a 404 that does not say
 /// whether they exist.
@@ -70,10 +113,13 @@ pub async fn profile(
             &Wanted::from_headers(&headers)?.and(customer_id, min_version),
         )
         .await?;
-    let profile = customer_profile::find(&state.reads, customer_id)
+    let profile = state
+        .views
+        .profiles
+        .read(customer_id)
         .await?
         .ok_or_else(|| not_found(AggregateType::Customer, &id))?;
-    Ok(json_value(&headers, &profile))
+    Ok(json_view(&headers, profile))
 }
 
 /// `GET /customers/{id}/orders?status=&limit=&cursor=`. An unknown customer has no orders.
@@ -119,7 +165,14 @@ pub async fn orders(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let page =
-        order_lists::customer_orders(&state.reads, customer_id, status, cursor, limit).await?;
-    Ok(json_view(&headers, page.into_body().into_bytes()))
+    let page = CustomerOrders {
+        customer_id,
+        status,
+        placed_after: None,
+        placed_before: None,
+        after: cursor,
+        limit,
+    };
+    let page = state.views.customer_orders.answer(page).await?;
+    Ok(json_view(&headers, page))
 }

@@ -3,10 +3,10 @@
 //! and the operations on the projections under `/admin`.
 
 mod admin;
+mod batched;
 mod caching;
 pub mod consistency;
 mod customers;
-mod details;
 pub mod docs;
 mod error;
 mod orders;
@@ -29,9 +29,9 @@ use crate::changes::ViewChanges;
 use crate::consumer::ProjectorConsumer;
 use crate::consumer::progress::Progress;
 use crate::consumer::rebuild::Rebuild;
+use batched::Batched;
 
 pub use consistency::CONSISTENCY_TOKEN;
-pub use details::DetailReads;
 pub use streams::OpenStreams;
 
 /// What every handler can reach, behind one `Arc`: handlers clone it for every request.
@@ -43,8 +43,8 @@ pub struct Resources {
     pub pool: PgPool,
     /// The views' reads, which need no transaction (see [`platform::db::connections`]).
     pub reads: platform::db::connections::Connections,
-    /// `GET /orders/{id}`'s reads, answered together (see [`details`]).
-    pub details: DetailReads,
+    /// The views' reads, answered together (see [`batched`]).
+    pub views: Views,
     /// The projector's consumer: readiness and watermarks.
     pub consumer: Arc<ProjectorConsumer>,
     /// The event topic.
@@ -65,6 +65,34 @@ pub struct Resources {
     pub tickets: crate::tickets::TicketStore,
     /// The streams each client has open here.
     pub streams: streams::OpenStreams,
+}
+
+/// The reads of each view that answers them together.
+#[derive(Debug, Clone)]
+pub struct Views {
+    /// `GET /orders/{id}`.
+    details: Batched<orders::OrderDetails>,
+    /// `GET /customers/{id}`.
+    profiles: Batched<customers::Profiles>,
+    /// `GET /customers/{id}/orders`, and `GET /orders` naming a customer.
+    customer_orders: Batched<customers::CustomerOrderPages>,
+    /// `GET /dashboards/shipping`.
+    shipping: Batched<reports::ShippingPages>,
+    /// `GET /reports/daily-sales`.
+    sales: Batched<reports::SalesReports>,
+}
+
+impl Views {
+    /// Starts every view's readers, reading from `db`.
+    pub fn start(db: &platform::db::connections::Connections) -> Views {
+        Views {
+            details: Batched::start(db),
+            profiles: Batched::start(db),
+            customer_orders: Batched::start(db),
+            shipping: Batched::start(db),
+            sales: Batched::start(db),
+        }
+    }
 }
 
 impl std::fmt::Debug for Resources {

@@ -1,22 +1,47 @@
 //! `GET /orders/{id}` (order detail) and `GET /orders` (back-office search).
 
+use std::collections::HashMap;
+
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use platform::auth::Caller;
+use platform::db::connections::Connections;
 use platform::openapi::ProblemSchema;
 use platform::problem::Problem;
 use shared_events::AggregateType;
 use uuid::Uuid;
 
 use super::AppState;
+use super::batched::View;
 use super::caching::json_view;
 use super::consistency::Wanted;
 use super::docs::{OrderPath, PageParams, StatusFilter, ViewAnswers, ViewHeaders};
 use super::error::not_found;
 use super::params::{Params, ViewParams};
 use crate::projections::order_detail;
-use crate::projections::order_lists::{self, Search};
+use crate::projections::order_lists::{self, CustomerOrders, Search};
+
+/// `GET /orders/{id}`'s reads: the customer and stored document of each order, one
+/// `order_id = ANY($1)` query per batch.
+pub struct OrderDetails;
+
+impl View for OrderDetails {
+    type Key = Uuid;
+    type Answer = (Uuid, Bytes);
+
+    async fn read(
+        db: &Connections,
+        keys: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, (Uuid, Bytes)>, Problem> {
+        let found = order_detail::find_many(db, &keys).await?;
+        Ok(found
+            .into_iter()
+            .map(|(order, (customer, body))| (order, (customer, Bytes::from(body))))
+            .collect())
+    }
+}
 
 /// The order detail document, after waiting for `X-Consistency-Token` / `?min_version=`.
 #[utoipa::path(
@@ -62,12 +87,13 @@ pub async fn detail(
         )
         .await?;
     let (_, body) = state
+        .views
         .details
-        .find(order_id)
+        .read(order_id)
         .await?
         .filter(|(customer, _)| caller.acts_for(*customer))
         .ok_or_else(|| not_found(AggregateType::Order, &id))?;
-    Ok(json_view(&headers, body.into_bytes()))
+    Ok(json_view(&headers, body))
 }
 
 /// `GET /orders?status=&customer_id=&placed_after=&placed_before=&limit=&cursor=`.
@@ -117,6 +143,22 @@ pub async fn search(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let page = order_lists::search(&state.reads, &search, cursor, limit).await?;
-    Ok(json_view(&headers, page.into_body().into_bytes()))
+    let page = match search.customer_id {
+        Some(customer_id) => {
+            let page = CustomerOrders {
+                customer_id,
+                status: search.status,
+                placed_after: search.placed_after,
+                placed_before: search.placed_before,
+                after: cursor,
+                limit,
+            };
+            state.views.customer_orders.answer(page).await?
+        }
+        None => order_lists::search(&state.reads, &search, cursor, limit)
+            .await?
+            .into_body()
+            .into(),
+    };
+    Ok(json_view(&headers, page))
 }

@@ -1,14 +1,19 @@
 //! `GET /dashboards/shipping` and `GET /reports/daily-sales`.
 
+use std::collections::HashMap;
+
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chrono::{Days, Utc};
+use chrono::{Days, NaiveDate, Utc};
 use platform::auth::Caller;
+use platform::db::connections::Connections;
 use platform::problem::Problem;
 
 use super::AppState;
-use super::caching::json_value;
+use super::batched::View;
+use super::caching::{json_view, to_json};
 use super::consistency::Wanted;
 use super::docs::{PageParams, ViewAnswers, ViewHeaders};
 use super::params::{Params, ViewParams, keyset};
@@ -37,6 +42,53 @@ pub struct SalesReport {
 
 /// Longest report range, in days.
 const MAX_REPORT_DAYS: u64 = 366;
+
+/// The shipping dashboard's pages, by cursor and limit: every screen polling the same page
+/// shares one query and one serialization, with the ages as of that query.
+pub struct ShippingPages;
+
+impl View for ShippingPages {
+    type Key = (Option<Cursor>, i64);
+    type Answer = Bytes;
+
+    async fn read(
+        db: &Connections,
+        keys: Vec<(Option<Cursor>, i64)>,
+    ) -> Result<HashMap<(Option<Cursor>, i64), Bytes>, Problem> {
+        let now = Utc::now();
+        let mut pages = HashMap::with_capacity(keys.len());
+        for (cursor, limit) in keys {
+            let rows = order_lists::awaiting_shipment(db, cursor, limit + 1, now).await?;
+            let (items, next_cursor) = keyset(rows, limit, |o| Cursor {
+                at: o.confirmed_at,
+                id: o.order_id,
+            });
+            let page = ShippingPage { items, next_cursor };
+            pages.insert((cursor, limit), to_json(&page));
+        }
+        Ok(pages)
+    }
+}
+
+/// The daily sales reports, by first and last day.
+pub struct SalesReports;
+
+impl View for SalesReports {
+    type Key = (NaiveDate, NaiveDate);
+    type Answer = Bytes;
+
+    async fn read(
+        db: &Connections,
+        keys: Vec<(NaiveDate, NaiveDate)>,
+    ) -> Result<HashMap<(NaiveDate, NaiveDate), Bytes>, Problem> {
+        let mut reports = HashMap::with_capacity(keys.len());
+        for (from, to) in keys {
+            let days = daily_sales::report(db, from, to).await?;
+            reports.insert((from, to), to_json(&SalesReport { from, to, days }));
+        }
+        Ok(reports)
+    }
+}
 
 /// Confirmed orders awaiting shipment, oldest first, with their age: `?limit=&cursor=`.
 #[utoipa::path(
@@ -70,18 +122,8 @@ pub async fn shipping(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let rows = order_lists::awaiting_shipment(&state.reads, cursor, limit + 1, Utc::now()).await?;
-    let (items, next) = keyset(rows, limit, |o| Cursor {
-        at: o.confirmed_at,
-        id: o.order_id,
-    });
-    Ok(json_value(
-        &headers,
-        &ShippingPage {
-            items,
-            next_cursor: next,
-        },
-    ))
+    let page = state.views.shipping.answer((cursor, limit)).await?;
+    Ok(json_view(&headers, page))
 }
 
 /// Sales per UTC day and currency: `?from=YYYY-MM-DD&to=YYYY-MM-DD` (inclusive; default the
@@ -126,6 +168,6 @@ pub async fn daily_sales(
     state
         .read_your_writes(caller, &Wanted::from_headers(&headers)?)
         .await?;
-    let days = daily_sales::report(&state.reads, from, to).await?;
-    Ok(json_value(&headers, &SalesReport { from, to, days }))
+    let report = state.views.sales.answer((from, to)).await?;
+    Ok(json_view(&headers, report))
 }

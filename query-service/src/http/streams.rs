@@ -28,6 +28,7 @@ use super::AppState;
 use super::docs::{CustomerPath, OrderPath, StreamTicketParam, TooManyStreams};
 use super::error::not_found;
 use crate::changes;
+use crate::projections::order_lists::{CustomerOrders, JsonPage};
 use crate::projections::{customer_profile, order_detail, order_lists};
 
 /// Orders sent per update of the customer's orders stream (their newest).
@@ -233,9 +234,16 @@ pub async fn customer_orders(
         .await?
         .ok_or_else(|| not_found(AggregateType::Customer, &id))?;
     let read = move |state: AppState| async move {
-        let page = order_lists::customer_orders(&state.reads, customer_id, None, None, STREAM_PAGE)
-            .await?;
-        Ok(Some(page.into_body()))
+        let page = CustomerOrders {
+            customer_id,
+            status: None,
+            placed_after: None,
+            placed_before: None,
+            after: None,
+            limit: STREAM_PAGE,
+        };
+        let pages = order_lists::customer_orders(&state.reads, &[page]).await?;
+        Ok(pages.into_iter().next().map(JsonPage::into_body))
     };
     let first = read(state.clone()).await?.unwrap_or_default();
     let stream = live(state, "orders", customer_id, first, slot, read);

@@ -257,11 +257,19 @@ pub struct Profile {
 
 /// The profile of a registered customer (`None` until their registration was applied).
 pub async fn find(db: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Profile>, sqlx::Error> {
+    Ok(find_many(db, &[id]).await?.pop())
+}
+
+/// The profiles of those of `ids` who are registered.
+pub async fn find_many(
+    db: impl sqlx::PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<Profile>, sqlx::Error> {
     sqlx::query_as(
         "SELECT customer_id, name, email, order_count, open_orders, lifetime_value, last_order_at, version
-         FROM customer_profile WHERE customer_id = $1 AND version > 0",
+         FROM customer_profile WHERE customer_id = ANY($1) AND version > 0",
     )
-    .bind(id)
-    .fetch_optional(db)
+    .bind(ids)
+    .fetch_all(db)
     .await
 }

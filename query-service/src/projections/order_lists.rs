@@ -14,7 +14,7 @@ use super::order_detail::OrderDetail;
 use uuid::Uuid;
 
 /// Where a page ends: the sort key of its last row. Clients treat it as opaque text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cursor {
     /// The time the list is sorted by (placed or confirmed).
     pub at: DateTime<Utc>,
@@ -125,15 +125,24 @@ impl JsonPage {
     }
 }
 
-/// The statement of a page of a list. `$rows` yields `limit + 1` rows in the list's order, each
-/// with its stored JSON (`item`), sort key (`at`, `id`) and place (`n`); `$1` is the limit. One
-/// row comes back: the first `limit` items joined by commas, whether another row follows, and
-/// the sort key of the last item shown (the cursor, when another follows).
+/// The statement of a page of a list. `$rows` yields `$limit + 1` rows in the list's order, each
+/// with its stored JSON (`item`), sort key (`at`, `id`) and place (`n`). One row comes back: the
+/// first `$limit` items joined by commas, whether another row follows, and the sort key of the
+/// last item shown (the cursor, when another follows).
 macro_rules! page_of {
-    ($rows:literal) => {
+    ($limit:literal, $rows:literal) => {
         concat!(
-            "SELECT coalesce(string_agg(item::text, ',' ORDER BY n) FILTER (WHERE n <= $1), ''),
-                    count(*) > $1, max(at) FILTER (WHERE n = $1), (array_agg(id) FILTER (WHERE n = $1))[1]
+            "SELECT coalesce(string_agg(item::text, ',' ORDER BY n) FILTER (WHERE n <= ",
+            $limit,
+            "), ''),
+                    count(*) > ",
+            $limit,
+            ", max(at) FILTER (WHERE n = ",
+            $limit,
+            "),
+                    (array_agg(id) FILTER (WHERE n = ",
+            $limit,
+            "))[1]
              FROM (",
             $rows,
             ") page"
@@ -141,9 +150,10 @@ macro_rules! page_of {
     };
 }
 
-fn json_page(
-    (items, more, at, id): (String, bool, Option<DateTime<Utc>>, Option<Uuid>),
-) -> JsonPage {
+/// A row of [`page_of`]: the items, whether more follow, the last item's sort key.
+type PageRow = (String, bool, Option<DateTime<Utc>>, Option<Uuid>);
+
+fn json_page((items, more, at, id): PageRow) -> JsonPage {
     JsonPage {
         items,
         next: at
@@ -166,34 +176,68 @@ pub struct Search {
     pub placed_before: Option<DateTime<Utc>>,
 }
 
-/// A page of a customer's orders, newest first, optionally in one status.
-pub async fn customer_orders(
-    db: impl sqlx::PgExecutor<'_>,
-    customer_id: Uuid,
-    status: Option<OrderStatus>,
-    after: Option<Cursor>,
-    limit: i64,
-) -> Result<JsonPage, sqlx::Error> {
-    sqlx::query_as(page_of!(
-        "SELECT summary AS item, placed_at AS at, order_id AS id,
-                row_number() OVER (ORDER BY placed_at DESC, order_id DESC) AS n
-         FROM order_detail
-         WHERE customer_id = $2 AND ($3::text IS NULL OR status = $3)
-           AND ($4::timestamptz IS NULL OR (placed_at, order_id) < ($4, $5))
-         ORDER BY placed_at DESC, order_id DESC
-         LIMIT $1 + 1"
-    ))
-    .bind(limit)
-    .bind(customer_id)
-    .bind(status)
-    .bind(after.map(|c| c.at))
-    .bind(after.map(|c| c.id))
-    .fetch_one(db)
-    .await
-    .map(json_page)
+/// A page of one customer's orders, newest first: `GET /customers/{id}/orders`, and the
+/// back-office search when it names a customer. `None` filters are "any".
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CustomerOrders {
+    /// Whose orders.
+    pub customer_id: Uuid,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Placed at or after.
+    pub placed_after: Option<DateTime<Utc>>,
+    /// Placed before.
+    pub placed_before: Option<DateTime<Utc>>,
+    /// Where the previous page ended.
+    pub after: Option<Cursor>,
+    /// Items on the page.
+    pub limit: i64,
 }
 
-/// A page of the orders matching `search`, newest first.
+/// The pages `pages` ask for, in their order, in one statement: each is a lateral page of its
+/// customer's rows (the customer index, newest first).
+pub async fn customer_orders(
+    db: impl sqlx::PgExecutor<'_>,
+    pages: &[CustomerOrders],
+) -> Result<Vec<JsonPage>, sqlx::Error> {
+    let rows: Vec<PageRow> = sqlx::query_as(concat!(
+        "SELECT page.* FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+                                   $5::timestamptz[], $6::uuid[], $7::bigint[])
+             WITH ORDINALITY AS q(customer_id, status, placed_after, placed_before, cursor_at, cursor_id, lim, k)
+         CROSS JOIN LATERAL (",
+        page_of!(
+            "q.lim",
+            "SELECT summary AS item, placed_at AS at, order_id AS id,
+                    row_number() OVER (ORDER BY placed_at DESC, order_id DESC) AS n
+             FROM order_detail
+             WHERE customer_id = q.customer_id AND (q.status IS NULL OR status = q.status)
+               AND (q.placed_after IS NULL OR placed_at >= q.placed_after)
+               AND (q.placed_before IS NULL OR placed_at < q.placed_before)
+               AND (q.cursor_at IS NULL OR (placed_at, order_id) < (q.cursor_at, q.cursor_id))
+             ORDER BY placed_at DESC, order_id DESC
+             LIMIT q.lim + 1"
+        ),
+        ") page ORDER BY q.k"
+    ))
+    .bind(pages.iter().map(|p| p.customer_id).collect::<Vec<_>>())
+    .bind(
+        pages
+            .iter()
+            .map(|p| p.status.map(OrderStatus::as_str))
+            .collect::<Vec<_>>(),
+    )
+    .bind(pages.iter().map(|p| p.placed_after).collect::<Vec<_>>())
+    .bind(pages.iter().map(|p| p.placed_before).collect::<Vec<_>>())
+    .bind(pages.iter().map(|p| p.after.map(|c| c.at)).collect::<Vec<_>>())
+    .bind(pages.iter().map(|p| p.after.map(|c| c.id)).collect::<Vec<_>>())
+    .bind(pages.iter().map(|p| p.limit).collect::<Vec<_>>())
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(json_page).collect())
+}
+
+/// A page of the orders matching `search`, newest first. (A search that names a customer is
+/// cheaper as [`customer_orders`].)
 pub async fn search(
     db: impl sqlx::PgExecutor<'_>,
     search: &Search,
@@ -201,6 +245,7 @@ pub async fn search(
     limit: i64,
 ) -> Result<JsonPage, sqlx::Error> {
     sqlx::query_as(page_of!(
+        "$1",
         "SELECT summary AS item, placed_at AS at, order_id AS id,
                 row_number() OVER (ORDER BY placed_at DESC, order_id DESC) AS n
          FROM order_detail
