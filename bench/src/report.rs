@@ -210,22 +210,6 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
     let database = env("COMMAND_DATABASE_URL")?;
     let bar = spinner("registering 2,000 customers");
     let customers = load::register_customers(target, 2_000).await?;
-    let pool = Connections::connect(&limits::settings(&database, 64)?).await?;
-    let mut limit = Vec::new();
-    for connections in LEVELS {
-        bar.set_message(format!(
-            "create-order transaction, no HTTP, {connections} connections"
-        ));
-        limit.push(Point::of(
-            connections,
-            &limits::create_order_transactions(&pool, &customers, connections, STEP).await?,
-        ));
-    }
-    // Its 64 connections and the services' fixed-size pools would exceed PostgreSQL's default
-    // max_connections (100).
-    drop(pool);
-    bar.set_message("waiting for the relay and the projector to catch up with the transactions");
-    settle(target, query_url).await?;
     bar.set_message(format!(
         "201 → visible on an idle stack, {IDLE_RATE} orders/s"
     ));
@@ -243,19 +227,30 @@ pub async fn measure_commands(target: &Target, query_url: &str, dir: &Path) -> a
         ("query-service", machine::pid("QUERY_PID")),
         ("broker", machine::pid("BROKER_PID")),
     ];
-    let mut service = Vec::new();
+    // Each level's limit and service rounds back to back, on tables of about the same size and
+    // with the stack in about the same state: a sweep of all limits before all service rounds
+    // gave the limits the emptier tables.
+    let (mut limit, mut service) = (Vec::new(), Vec::new());
     for connections in LEVELS {
+        bar.set_message(format!(
+            "create-order transaction, no HTTP, {connections} connections"
+        ));
+        // A pool per level: 64 connections and the services' fixed-size pools together would
+        // exceed PostgreSQL's default max_connections (100).
+        let pool = Connections::connect(&limits::settings(&database, connections)?).await?;
+        let run = limits::create_order_transactions(&pool, &customers, connections, STEP).await?;
+        limit.push(Point::of(connections, &run));
+        drop(pool);
+        bar.set_message("waiting for the relay and the projector to catch up");
+        settle(target, query_url).await?;
         bar.set_message(format!("POST /orders, {connections} connections"));
         let meter = machine::CpuMeter::start(&pids);
         let run = load::closed_loop(target, &customers, connections, STEP).await?;
         service.push(Point::metered(connections, &run, &meter));
+        settle(target, query_url).await?;
     }
     let best = service.iter().map(|p| p.rate).fold(0.0, f64::max);
     let rate = (best / 2.0).round();
-    // The sweep's last level may leave a backlog in the outbox; the visibility run starts
-    // from an empty pipeline, so it measures its own rate and not the sweep's remains.
-    bar.set_message("waiting for the relay and the projector to catch up with the sweep");
-    settle(target, query_url).await?;
     bar.set_message(format!("201 → visible at {rate:.0} orders/s (open loop)"));
     let lag_before = crate::relay_lag(target).await?;
     let (run, visible) = load::open_loop(

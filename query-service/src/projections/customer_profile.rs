@@ -218,10 +218,14 @@ pub async fn apply_order_figures(
         // every customer for each customer, which made a catch-up 6 times slower.
         sqlx::query(
             "UPDATE customer_profile p SET updated_at = now(), lifetime_value = COALESCE((
-                 SELECT jsonb_agg(jsonb_build_object('currency', currency, 'amount_cents', amount) ORDER BY currency)
-                 FROM (SELECT currency, sum(total_cents) FILTER (WHERE status IN ('confirmed', 'shipped', 'delivered')) AS amount
+                 SELECT jsonb_agg(jsonb_build_object('currency', currency, 'amount_cents', amount)
+                                  ORDER BY currency)
+                 FROM (SELECT currency,
+                              sum(total_cents) FILTER (WHERE status IN ('confirmed', 'shipped', 'delivered'))
+                                  AS amount
                        FROM order_detail WHERE customer_id = p.customer_id
-                       GROUP BY currency HAVING bool_or(status IN ('confirmed', 'shipped', 'delivered'))) sums), '[]')
+                       GROUP BY currency
+                       HAVING bool_or(status IN ('confirmed', 'shipped', 'delivered'))) sums), '[]')
              WHERE p.customer_id = ANY($1)",
         )
         .bind(revalued)

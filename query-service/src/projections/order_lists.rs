@@ -203,7 +203,8 @@ pub async fn customer_orders(
     let rows: Vec<PageRow> = sqlx::query_as(concat!(
         "SELECT page.* FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[],
                                    $5::timestamptz[], $6::uuid[], $7::bigint[])
-             WITH ORDINALITY AS q(customer_id, status, placed_after, placed_before, cursor_at, cursor_id, lim, k)
+             WITH ORDINALITY
+                 AS q(customer_id, status, placed_after, placed_before, cursor_at, cursor_id, lim, k)
          CROSS JOIN LATERAL (",
         page_of!(
             "q.lim",
