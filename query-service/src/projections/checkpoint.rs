@@ -136,6 +136,7 @@ pub async fn applied_versions(
     let rows: Vec<(Uuid, i64)> = sqlx::query_as(
         "SELECT aggregate_id, version FROM applied_versions WHERE aggregate_id = ANY($1)",
     )
+    .persistent(false) // planned with its keys: see `projections`
     .bind(ids)
     .fetch_all(tx)
     .await

@@ -69,6 +69,7 @@ pub async fn apply_customer_events(
     }
     let rows: Vec<(Uuid, Option<String>, Option<String>, i64)> =
         sqlx::query_as("SELECT customer_id, name, email, version FROM customer_profile WHERE customer_id = ANY($1)")
+            .persistent(false) // planned with its keys: see `projections`
             .bind(&ids)
             .fetch_all(&mut *tx)
             .await
@@ -228,6 +229,7 @@ pub async fn apply_order_figures(
                        HAVING bool_or(status IN ('confirmed', 'shipped', 'delivered'))) sums), '[]')
              WHERE p.customer_id = ANY($1)",
         )
+        .persistent(false) // planned with its keys: see `projections`
         .bind(revalued)
         .execute(&mut *tx)
         .await

@@ -301,6 +301,7 @@ pub async fn release_waiting(
     let ids: Vec<Uuid> = aggregates.iter().copied().collect();
     let with_waiting: Vec<Uuid> =
         sqlx::query_scalar("SELECT DISTINCT aggregate_id FROM dead_letters WHERE status = 'waiting' AND aggregate_id = ANY($1)")
+            .persistent(false) // planned with its keys: see `projections`
             .bind(ids)
             .fetch_all(&mut *tx)
             .await

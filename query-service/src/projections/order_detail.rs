@@ -182,6 +182,7 @@ pub async fn apply(
         let renamed: Vec<Uuid> = customers.changed.iter().copied().collect();
         let of_renamed: Vec<Uuid> =
             sqlx::query_scalar("SELECT order_id FROM order_detail WHERE customer_id = ANY($1)")
+                .persistent(false) // planned with its keys: see `projections`
                 .bind(renamed)
                 .fetch_all(&mut *tx)
                 .await
@@ -227,6 +228,7 @@ pub async fn apply(
 async fn load(tx: &mut PgConnection, ids: &[Uuid]) -> anyhow::Result<HashMap<Uuid, OrderDetail>> {
     let bodies: Vec<String> =
         sqlx::query_scalar("SELECT body::text FROM order_detail WHERE order_id = ANY($1)")
+            .persistent(false) // planned with its keys: see `projections`
             .bind(ids)
             .fetch_all(tx)
             .await
