@@ -440,7 +440,7 @@ pub fn render(dir: &Path, out: &Path, date: &str) -> anyhow::Result<()> {
     let _ = writeln!(
         md,
         "| settings | DB pools of a fixed 16 connections per service (and the projector's, a connection per lane and one more, whose commits do not wait for the WAL flush); \
-         relay batch 500, outbox vacuum every 10,000 events, linger 1 ms; consumer: 3 lanes, \
+         relay batch 500, outbox vacuum every 10,000 events, linger 1 ms; consumer: 1 lane, \
          batches of what has arrived up to 1,000, prefetch 4 MiB, fetch.wait.max.ms 100 (the \
          broker answers as soon as data arrives); orders of 2 lines for 2,000 customers |"
     );

@@ -29,7 +29,7 @@ pub struct Config {
     pub kafka: KafkaSettings,
     /// Group (`KAFKA_CONSUMER_GROUP`, default `query-service`), batch size
     /// (`CONSUMER_BATCH_SIZE`, default 1000), batch wait (`CONSUMER_BATCH_WAIT_MS`, default 0),
-    /// lanes (`CONSUMER_LANES`, default 3),
+    /// lanes (`CONSUMER_LANES`, default 1),
     /// fetch wait (`KAFKA_FETCH_WAIT_MAX_MS`, default 100) and dead-letter topic
     /// (`KAFKA_DEAD_LETTER_TOPIC`, default `<topic>.dead-letters`).
     pub consumer: ConsumerSettings,
@@ -58,7 +58,7 @@ impl Config {
                 reason: format!("{wait} is above the cap of {MAX_CONSISTENCY_WAIT_MS}"),
             });
         }
-        let lanes = within("CONSUMER_LANES", 3, MAX_CONSUMER_LANES)?;
+        let lanes = within("CONSUMER_LANES", 1, MAX_CONSUMER_LANES)?;
         let batch_size = within("CONSUMER_BATCH_SIZE", 1000, 100_000)?;
         Ok(Config {
             http_addr: config::var("HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8081)))?,
